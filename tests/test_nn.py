@@ -1,0 +1,201 @@
+"""Shapes and wiring of the shared backbones in igm.nn (MLP, DCGAN generator/discriminator)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from igm.nn import MLP, DCGANDiscriminator, DCGANGenerator, one_hot
+
+pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
+
+
+def n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def spatial_sizes(net: nn.Module, x: torch.Tensor, kinds: tuple[type, ...], *args) -> list[tuple[int, int]]:
+    """(H, W) of the output of every layer of the given kinds, in call order."""
+    sizes: list[tuple[int, int]] = []
+    hooks = [
+        m.register_forward_hook(lambda _m, _i, out: sizes.append(tuple(out.shape[-2:])))
+        for m in net.modules()
+        if isinstance(m, kinds)
+    ]
+    try:
+        net(x, *args)
+    finally:
+        for h in hooks:
+            h.remove()
+    return sizes
+
+
+# --------------------------------------------------------------------------------------------- MLP
+
+
+def test_mlp_sig_generator_and_critic_shapes():
+    G = MLP((10,), (2,), [100, 100])
+    D = MLP((2,), (), [100])
+    x = G(torch.randn(7, 10))
+    assert x.shape == (7, 2)
+    assert D(x).shape == (7,)
+    assert len([m for m in G.modules() if isinstance(m, nn.Linear)]) == 3
+
+
+def test_mlp_pacgan_batchnorm_generator_and_maxout_critic():
+    G = MLP((2,), (2,), [400] * 4, batchnorm=True)
+    assert len([m for m in G.modules() if isinstance(m, nn.BatchNorm1d)]) == 4
+    assert G(torch.randn(16, 2)).shape == (16, 2)
+    D = MLP((4,), (), [200] * 3, activation="maxout", maxout_pieces=5)
+    first = next(m for m in D.modules() if isinstance(m, nn.Linear))
+    assert first.out_features == 200 * 5
+    assert D(torch.randn(16, 4)).shape == (16,)
+    Dbn = MLP((4,), (), [20] * 2, activation="maxout", maxout_pieces=3, batchnorm=True)
+    assert Dbn(torch.randn(5, 4)).shape == (5,)
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "elu", "maxout"])
+def test_mlp_multidim_shapes(activation):
+    m = MLP((2, 3), (1, 4, 4), [8, 8], activation=activation, out_activation="sigmoid")
+    y = m(torch.randn(5, 2, 3))
+    assert y.shape == (5, 1, 4, 4)
+    assert ((y > 0) & (y < 1)).all()
+
+
+def test_mlp_conditional_output_depends_on_label():
+    torch.manual_seed(0)
+    m = MLP((3,), (2,), [16], num_classes=4).eval()
+    z = torch.randn(1, 3).repeat(4, 1)
+    y = m(z, torch.arange(4))
+    assert y.shape == (4, 2)
+    assert not torch.allclose(y[0], y[1])
+    assert torch.allclose(m(z[:1], torch.tensor([2])), y[2:3])
+    with pytest.raises(ValueError, match="labels"):
+        m(z)
+
+
+def test_mlp_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="activation"):
+        MLP((2,), (2,), [4], activation="swish")
+    with pytest.raises(ValueError, match="out_activation"):
+        MLP((2,), (2,), [4], out_activation="relu")
+    with pytest.raises(ValueError, match="shape"):
+        MLP((2,), (2,), [4])(torch.randn(3, 5))
+    with pytest.raises(ValueError, match="labels"):
+        MLP((2,), (2,), [4], num_classes=3)(torch.randn(3, 2), torch.tensor([0, 1, 5]))
+
+
+def test_one_hot():
+    y = one_hot(torch.tensor([2, 0]), 3)
+    assert y.dtype == torch.float32
+    assert y.tolist() == [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]
+    soft = torch.full((2, 3), 1 / 3)
+    assert torch.equal(one_hot(soft, 3), soft)
+    with pytest.raises(ValueError):
+        one_hot(torch.tensor([0.5, 1.0]), 3)
+
+
+# --------------------------------------------------------------------------------------------- DCGAN
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("width", [0.5, 1.0, 2.0])
+def test_dcgan_shapes(size, channels, width):
+    G = DCGANGenerator(12, (channels, size, size), width=width)
+    D = DCGANDiscriminator((channels, size, size), width=width)
+    x = G(torch.randn(3, 12))
+    assert x.shape == (3, channels, size, size)
+    assert ((x >= 0) & (x <= 1)).all()  # default sigmoid
+    assert D(x).shape == (3,)
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+def test_dcgan_conditional(size):
+    torch.manual_seed(0)
+    G = DCGANGenerator(6, (3, size, size), num_classes=5, out_activation="tanh").eval()
+    D = DCGANDiscriminator((3, size, size), num_classes=5).eval()
+    labels = torch.tensor([0, 1, 2, 3])
+    z = torch.randn(1, 6).repeat(4, 1)
+    x = G(z, labels)
+    assert x.shape == (4, 3, size, size)
+    assert x.min() >= -1 and x.max() <= 1
+    assert not torch.allclose(x[0], x[1])
+    logits = D(x[:1].repeat(4, 1, 1, 1), labels)
+    assert logits.shape == (4,)
+    assert not torch.allclose(logits[0], logits[1])
+    with pytest.raises(ValueError, match="labels"):
+        G(z)
+    with pytest.raises(ValueError, match="labels"):
+        D(x)
+
+
+def test_dcgan28_generator_intermediate_sizes():
+    G = DCGANGenerator(10, (1, 28, 28))
+    sizes = spatial_sizes(G, torch.randn(2, 10), (nn.ConvTranspose2d, nn.Conv2d))
+    assert sizes == [(7, 7), (14, 14), (14, 14), (28, 28)]
+    convs = [m for m in G.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))]
+    assert [c.out_channels for c in convs] == [64, 32, 8, 1]
+    assert isinstance(convs[2], nn.Conv2d) and convs[2].padding == "same"
+
+
+def test_dcgan28_discriminator_intermediate_sizes():
+    D = DCGANDiscriminator((1, 28, 28))
+    sizes = spatial_sizes(D, torch.randn(2, 1, 28, 28), (nn.Conv2d,))
+    assert sizes == [(13, 13), (7, 7), (7, 7)]
+    convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [8, 16, 32]
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in D.modules())
+
+
+def test_dcgan28_paper_sizes_scale_channels():
+    # S, M, L = (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)
+    g_m, g_l = DCGANGenerator(10, (1, 28, 28), 1.0), DCGANGenerator(10, (1, 28, 28), 2.0)
+    convs_l = [m for m in g_l.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))]
+    assert [c.out_channels for c in convs_l] == [128, 64, 16, 1]
+    assert n_params(g_l) > 2 * n_params(g_m)
+    d_s = DCGANDiscriminator((1, 28, 28), 0.5)
+    assert [c.out_channels for c in d_s.modules() if isinstance(c, nn.Conv2d)] == [4, 8, 16]
+    assert n_params(d_s) < n_params(DCGANDiscriminator((1, 28, 28), 1.0))
+    tiny = DCGANDiscriminator((1, 28, 28), 0.01)  # rounds to at least one channel
+    assert [c.out_channels for c in tiny.modules() if isinstance(c, nn.Conv2d)] == [1, 1, 1]
+    assert tiny(torch.randn(2, 1, 28, 28)).shape == (2,)
+
+
+def test_dcgan_doubling_intermediate_sizes():
+    G32 = DCGANGenerator(10, (3, 32, 32))
+    assert spatial_sizes(G32, torch.randn(2, 10), (nn.ConvTranspose2d,)) == [(8, 8), (16, 16), (32, 32)]
+    D32 = DCGANDiscriminator((3, 32, 32))
+    assert spatial_sizes(D32, torch.randn(2, 3, 32, 32), (nn.Conv2d,)) == [(16, 16), (8, 8), (4, 4)]
+    G8 = DCGANGenerator(10, (1, 8, 8))
+    assert spatial_sizes(G8, torch.randn(2, 10), (nn.ConvTranspose2d,)) == [(4, 4), (8, 8)]
+    D8 = DCGANDiscriminator((1, 8, 8))
+    assert spatial_sizes(D8, torch.randn(2, 1, 8, 8), (nn.Conv2d,)) == [(4, 4), (2, 2)]
+
+
+def test_dcgan_discriminator_is_per_example():
+    D = DCGANDiscriminator((1, 28, 28)).train()
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.allclose(D(x)[:1], D(x[:1]), atol=1e-6)
+    Dbn = DCGANDiscriminator((1, 28, 28), batchnorm=True)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in Dbn.modules())
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16), (2, 28, 28), (3, 28, 32), (1, 64, 64), (28, 28)])
+def test_dcgan_bad_sizes_raise(shape):
+    with pytest.raises(ValueError, match="8, 28, 32"):
+        DCGANGenerator(10, shape)
+    with pytest.raises(ValueError, match="8, 28, 32"):
+        DCGANDiscriminator(shape)
+
+
+def test_dcgan_bad_inputs_raise():
+    with pytest.raises(ValueError, match="z of shape"):
+        DCGANGenerator(10, (1, 8, 8))(torch.randn(2, 11))
+    with pytest.raises(ValueError, match="images of shape"):
+        DCGANDiscriminator((1, 8, 8))(torch.randn(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="out_activation"):
+        DCGANGenerator(10, (1, 8, 8), out_activation="relu")
+    with pytest.raises(ValueError, match="width"):
+        DCGANGenerator(10, (1, 8, 8), width=0)

@@ -1,0 +1,226 @@
+"""Checkpoints: one ``.safetensors`` file per model, plus the trainer's state beside it.
+
+Model file (``model.safetensors``): every tensor of the model under its ``state_dict`` name
+(``generator.*``, ``critic.*``, buffers, persistent chains) and string metadata:
+
+=====================  ===========================================================
+``igm.format``         format version (``FORMAT_VERSION``)
+``igm.model``          registered model name, resolved through the registry only
+``igm.plugin``         distribution that registered the model, ``igm.plugin_version``
+``igm.version``        igm version that wrote the file
+``igm.config``         the resolved model config as JSON
+``igm.data``           the data description (:class:`igm.data.DataInfo`) as JSON
+``igm.step``           training step at which it was written
+=====================  ===========================================================
+
+Loading never runs code named by the file: the model name must be a registered name, the
+config is checked against the model's config dataclass and the tensors load strictly.
+Trainer state (``trainer.safetensors``): optimizer states, data-stream position and every
+RNG state, for exact resume. Both are written atomically (temporary file, then rename).
+No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as save_bytes
+from torch import Tensor
+
+from igm import config as cfg
+from igm.errors import CheckpointError, ConfigError, UnknownNameError
+from igm.registry import NAME, get_registry
+
+if TYPE_CHECKING:
+    from igm.models import Model
+
+FORMAT_VERSION = "1"
+MODEL_FILE = "model.safetensors"
+TRAINER_FILE = "trainer.safetensors"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> Path:
+    """Save tensors (moved to CPU, contiguous, shared storage untied) with string metadata, atomically."""
+    seen: set[int] = set()
+    out = {}
+    for name, tensor in tensors.items():
+        t = tensor.detach().to("cpu").contiguous()
+        if t.numel() and t.untyped_storage().data_ptr() in seen:
+            t = t.clone()
+        if t.numel():
+            seen.add(t.untyped_storage().data_ptr())
+        out[name] = t
+    path = Path(path)
+    write_atomic(path, save_bytes(out, metadata=metadata))
+    return path
+
+
+def read_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a safetensors file, with one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: give the path of a .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors file ({exc}); it may be truncated: use another checkpoint"
+        ) from None
+    return tensors, metadata
+
+
+def model_metadata(model: Model, step: int | None = None) -> dict[str, str]:
+    from igm import __version__
+
+    try:
+        plugin = get_registry().component("models", model.name).plugin
+        dist, version = plugin.dist or plugin.name, plugin.version or ""
+    except UnknownNameError:
+        dist, version = "", ""
+    return {
+        "igm.format": FORMAT_VERSION,
+        "igm.model": model.name,
+        "igm.plugin": dist,
+        "igm.plugin_version": version,
+        "igm.version": __version__,
+        "igm.config": json.dumps(cfg.to_dict(model.config), sort_keys=True),
+        "igm.data": model.data.to_json(),
+        "igm.step": str(step if step is not None else 0),
+    }
+
+
+def save(model: Model, path: str | Path, step: int | None = None) -> Path:
+    """Write the model's checkpoint (every tensor + metadata) atomically."""
+    return save_tensors(path, model.state_dict(), model_metadata(model, step))
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The igm metadata of a checkpoint without loading its tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist: give the path of a .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            metadata = fh.metadata() or {}
+    except (SafetensorError, ValueError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({exc}): use another checkpoint") from None
+    return _check_metadata(path, metadata)
+
+
+def _check_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
+    missing = [k for k in ("igm.format", "igm.model", "igm.config", "igm.data") if k not in metadata]
+    if missing:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not an igm checkpoint (no {', '.join(missing)} metadata): "
+            "give a checkpoint written by igm"
+        )
+    if metadata["igm.format"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses checkpoint format {metadata['igm.format']!r}; this igm reads format {FORMAT_VERSION}: "
+            "upgrade igm"
+        )
+    if not NAME.match(metadata["igm.model"]):
+        raise CheckpointError(
+            f"{path} names model {metadata['igm.model']!r}, which is not a registered model name "
+            "(igm never imports code named by a checkpoint)"
+        )
+    return metadata
+
+
+def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
+    """Rebuild a model from a checkpoint through the registry and load its tensors strictly.
+
+    The returned model is in eval mode on ``device``; ``load(path).generator.sample(n)`` draws.
+    """
+    from igm.data.base import DataInfo
+
+    path = Path(path)
+    tensors, metadata = read_file(path)
+    metadata = _check_metadata(path, metadata)
+    name = metadata["igm.model"]
+    plugin = metadata.get("igm.plugin") or f"igm-{name}"
+    try:
+        model_cls = get_registry().get("models", name)
+    except UnknownNameError as exc:
+        raise CheckpointError(
+            f"{path} needs model '{name}' from {plugin}, which is not available ({exc}): pip install {plugin}"
+        ) from None
+    try:
+        config = cfg.build(model_cls.Config, json.loads(metadata["igm.config"]), what=f"'{name}' config")
+        data = DataInfo.from_json(metadata["igm.data"])
+    except (ConfigError, ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(
+            f"{path} holds a config that model '{name}' does not accept ({exc}); it was written by "
+            f"{plugin} {metadata.get('igm.plugin_version', '')}: install that version"
+        ) from None
+    model = model_cls(config, data)
+    load_state(model, tensors, path, metadata)
+    return model.to(device).eval()
+
+
+def load_state(model: Model, tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Strictly load ``tensors`` into ``model``; a mismatch is one line that says what differs."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    shapes = [k for k in expected if k in tensors and expected[k].shape != tensors[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", shapes)):
+            if keys:
+                parts.append(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
+        raise CheckpointError(
+            f"{path} does not match model '{metadata['igm.model']}' ({'; '.join(parts)}); it was written by "
+            f"{metadata.get('igm.plugin', '?')} {metadata.get('igm.plugin_version', '')}: install that version"
+        )
+    model.load_state_dict(tensors, strict=True)
+
+
+# ---- trainer state: optimizers, RNGs, data stream ------------------------------------------
+
+
+def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Split an optimizer's state_dict into tensors and a JSON-able rest."""
+    state = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    plain: dict[str, dict[str, Any]] = {}
+    for idx, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, Tensor):
+                tensors[f"{prefix}.{idx}.{key}"] = value
+            else:
+                plain.setdefault(str(idx), {})[key] = value
+    return tensors, {"param_groups": state["param_groups"], "plain": plain}
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for name, tensor in tensors.items():
+        if name.startswith(prefix + "."):
+            idx, key = name[len(prefix) + 1 :].split(".", 1)
+            state.setdefault(int(idx), {})[key] = tensor
+    for idx, entry in meta["plain"].items():
+        state.setdefault(int(idx), {}).update(entry)
+    groups = meta["param_groups"]
+    for group in groups:
+        if "betas" in group:
+            group["betas"] = tuple(group["betas"])
+    opt.load_state_dict({"state": state, "param_groups": groups})

@@ -1,0 +1,229 @@
+"""The ``igm`` command: list, fit, sample, eval, info.
+
+Only typer and the standard library are imported at module level: ``igm --help`` answers
+without importing torch. Every command turns an :class:`igm.errors.IgmError` into one line on
+stderr and its exit status (2 for bad input); anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional, TypeVar
+
+import typer
+
+from igm.errors import ConfigError, IgmError
+
+app = typer.Typer(
+    name="igm",
+    help="Train, sample and evaluate implicit and semi-implicit generative models.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+KINDS = ("models", "divergences", "datasets", "metrics", "trainers", "plugins")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"Error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Show an IgmError as one line (no traceback) and exit with its status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except IgmError as exc:
+            fail(str(exc), exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _json(obj: Any) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+# ---- igm list ----------------------------------------------------------------------------
+
+
+@app.command("list")
+@user_errors
+def list_(
+    kind: Optional[str] = typer.Argument(None, help=f"One of: {', '.join(KINDS)} (default: all)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show the installed models, divergences, data sources, metrics, trainers and plugins."""
+    from igm.errors import did_you_mean
+    from igm.registry import get_registry
+
+    if kind is not None and kind not in KINDS:
+        raise ConfigError(f"unknown list '{kind}'{did_you_mean(kind, KINDS)}: choose one of {', '.join(KINDS)}")
+    registry = get_registry()
+    plugins = list(registry.plugins.infos.values())
+    kinds = [kind] if kind else list(KINDS)
+    if as_json:
+        out: dict[str, Any] = {}
+        for k in kinds:
+            if k == "plugins":
+                out[k] = [p.to_json() for p in plugins]
+            else:
+                out[k] = [
+                    {"name": c.name, "plugin": c.plugin.name, "distribution": c.plugin.dist, "summary": c.summary}
+                    for c in (registry.components[k][n] for n in registry.names(k))
+                ]
+        _json(out if kind is None else out[kind])
+        return
+    for k in kinds:
+        typer.echo(f"{k}:")
+        if k == "plugins":
+            for p in plugins:
+                status = "disabled" if p.disabled else ("ERROR" if p.error else "ok")
+                dist = f"{p.dist or '(inline)'} {p.version or ''}".strip()
+                typer.echo(f"  {p.name:<14} {dist:<26} {status}")
+                if p.hooks:
+                    typer.echo(f"      hooks: {', '.join(p.hooks)}")
+                if p.registered:
+                    typer.echo(f"      registered: {', '.join(f'{n} ({kk})' for kk, n in p.registered)}")
+                if p.error:
+                    typer.echo(f"      error: {p.error}")
+            continue
+        names = registry.names(k)
+        if not names:
+            typer.echo("  (none)")
+        for name in names:
+            comp = registry.components[k][name]
+            typer.echo(f"  {name:<16} {comp.summary}  [{comp.plugin.name}]")
+    broken = [p for p in plugins if p.error]
+    if broken and kind != "plugins":
+        for p in broken:
+            typer.echo(f"warning: plugin '{p.name}' ({p.dist or p.module}) failed: {p.error}", err=True)
+
+
+# ---- igm fit -----------------------------------------------------------------------------
+
+
+
+
+@app.command()
+@user_errors
+def fit(
+    model: Optional[str] = typer.Argument(None, help="Model name (see 'igm list models'); may come from --config."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Data source, e.g. grid25, digits, mnist:PATH, npz:PATH."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (rounds over the players)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-b", help="Examples per batch."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML file with [run] and [model] tables."),
+    sets: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Model config key=value (repeatable)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory (default runs/MODEL)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed of the run."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
+    trainer: Optional[str] = typer.Option(None, "--trainer", help="Registered trainer (default: default)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+) -> None:
+    """Train MODEL on a data source; writes a checkpoint, metrics.jsonl and sample pictures."""
+    from igm.runs import fit_run
+
+    for name, value in (("--steps", steps), ("--batch-size", batch_size)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value}")
+    fit_run(
+        model=model,
+        data=data,
+        config_file=config_file,
+        sets=sets or [],
+        out=out,
+        resume=resume,
+        progress=not quiet,
+        flags={"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer},
+        echo=lambda line: typer.echo(line, err=True),
+    )
+
+
+# ---- igm sample / eval / info ------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def sample(
+    checkpoint: Path = typer.Argument(..., help="A model.safetensors written by igm."),
+    n: int = typer.Option(64, "-n", help="Number of samples."),
+    out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG picture, or .npy / .safetensors tensors."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the draw."),
+    label: Optional[int] = typer.Option(None, "--label", help="Class label for a conditional model."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+) -> None:
+    """Draw samples from a checkpoint into a picture or a tensor file."""
+    from igm.runs import sample_to_file
+
+    if n < 1:
+        raise ConfigError(f"-n must be a positive integer, got {n}")
+    path = sample_to_file(checkpoint, n, out, seed=seed, label=label, device=device)
+    typer.echo(f"wrote {n} samples to {path}")
+
+
+@app.command("eval")
+@user_errors
+def eval_(
+    checkpoint: Path = typer.Argument(..., help="A model.safetensors written by igm."),
+    data: Optional[str] = typer.Option(None, "--data", "-d", help="Data source (default: the one it trained on)."),
+    metrics: Optional[list[str]] = typer.Option(None, "--metric", "-m", help="Metric name (repeatable)."),
+    n: Optional[int] = typer.Option(None, "-n", help="Generated samples per metric (default: the metric's)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the draw."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Score a checkpoint with one or more metrics."""
+    from igm.runs import evaluate
+
+    if n is not None and n < 1:
+        raise ConfigError(f"-n must be a positive integer, got {n}")
+    results = evaluate(checkpoint, data, metrics or [], n=n, seed=seed)
+    if as_json:
+        _json(results)
+        return
+    for metric, values in results.items():
+        typer.echo(f"{metric}:")
+        for key, value in values.items():
+            shown = f"{value:.4f}" if isinstance(value, float) else ("n/a" if value is None else str(value))
+            typer.echo(f"  {key:<16} {shown}")
+
+
+@app.command()
+@user_errors
+def info(
+    checkpoint: Path = typer.Argument(..., help="A model.safetensors written by igm."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show what a checkpoint holds: model, plugin, versions, config, data and tensors."""
+    from igm.runs import describe_checkpoint
+
+    desc = describe_checkpoint(checkpoint)
+    if as_json:
+        _json(desc)
+        return
+    for key in ("model", "plugin", "igm_version", "format", "step"):
+        typer.echo(f"{key:<12} {desc[key]}")
+    typer.echo(f"{'data':<12} {json.dumps(desc['data'])}")
+    typer.echo("config:")
+    for key, value in desc["config"].items():
+        typer.echo(f"  {key:<16} {json.dumps(value)}")
+    typer.echo("tensors:")
+    for group, count in desc["parameters"].items():
+        typer.echo(f"  {group:<16} {count:,} values")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    app(args=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

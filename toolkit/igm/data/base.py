@@ -1,0 +1,168 @@
+"""Data sources: what a model trains on and how it is described.
+
+A data source holds its training split (and, when it has one, a test split) and hands the
+trainer a :class:`BatchStream`: an endless, seeded iterator of ``(x, labels or None)`` batches
+whose position can be saved and restored exactly (for resume). ``DataInfo`` describes the data
+so that a model can size its networks; it is stored in every checkpoint as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from igm.errors import DataError
+
+Batch = tuple[Tensor, Tensor | None]
+Kind = Literal["points", "vector", "image"]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data."""
+
+    name: str  # the source spec the user gave, e.g. "grid25" or "npz:/data/x.npz"
+    event_shape: tuple[int, ...]  # shape of one example: (2,) for points, (C, H, W) for images
+    num_classes: int | None = None  # number of labels, or None when unlabelled
+    value_range: tuple[float, float] | None = None  # (low, high) when bounded, e.g. (0.0, 1.0)
+    kind: Kind = "vector"
+    extra: dict[str, Any] = field(default_factory=dict)  # JSON-able source facts (mixture means, ...)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> DataInfo:
+        raw = json.loads(text)
+        raw["event_shape"] = tuple(raw["event_shape"])
+        if raw.get("value_range") is not None:
+            raw["value_range"] = tuple(raw["value_range"])
+        return cls(**raw)
+
+
+class BatchStream:
+    """An endless iterator of batches whose position can be saved and restored exactly."""
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Batch:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Tensor]:
+        """Every tensor needed to continue the stream exactly where it is now."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        raise NotImplementedError
+
+
+class ShuffledStream(BatchStream):
+    """Batches from in-memory tensors: a fresh seeded permutation per epoch, last partial batch dropped.
+
+    With ``world_size > 1`` every rank draws the same permutation and takes its own interleaved
+    shard of it (DistributedSampler semantics), so ranks never see the same example in an epoch.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor | None,
+        batch_size: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        per_rank = x.shape[0] // world_size
+        if batch_size > per_rank:
+            raise DataError(
+                f"batch size {batch_size} is larger than the {per_rank} training examples"
+                f"{' per rank' if world_size > 1 else ''}: use a smaller --batch-size"
+            )
+        self.x, self.y = x, y
+        self.batch_size, self.rank, self.world_size = batch_size, rank, world_size
+        self.rng = torch.Generator().manual_seed(seed)
+        self.epoch = 0
+        self.pos = 0
+        self.order = self._new_order()
+
+    def _new_order(self) -> Tensor:
+        perm = torch.randperm(self.x.shape[0], generator=self.rng)
+        usable = (perm.shape[0] // self.world_size) * self.world_size
+        return perm[:usable][self.rank :: self.world_size]
+
+    def __next__(self) -> Batch:
+        if self.pos + self.batch_size > self.order.shape[0]:
+            self.order, self.pos, self.epoch = self._new_order(), 0, self.epoch + 1
+        idx = self.order[self.pos : self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return self.x[idx], (None if self.y is None else self.y[idx])
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return {
+            "rng": self.rng.get_state(),
+            "order": self.order.clone(),
+            "position": torch.tensor([self.epoch, self.pos], dtype=torch.int64),
+        }
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        self.rng.set_state(state["rng"])
+        self.order = state["order"].clone()
+        self.epoch, self.pos = (int(v) for v in state["position"])
+
+
+class DataSource:
+    """A named source of training data (and optionally a test split).
+
+    Subclasses set ``info`` and implement :meth:`stream`. Sources that hold their examples in
+    memory subclass :class:`TensorSource` and only build the tensors.
+    """
+
+    info: DataInfo
+
+    def stream(self, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> BatchStream:
+        """An endless seeded stream of training batches for one rank."""
+        raise NotImplementedError
+
+    def split(self, name: Literal["train", "test"] = "train") -> Batch | None:
+        """The whole split as ``(x, labels or None)`` on the CPU, or None if the source has none."""
+        return None
+
+
+class TensorSource(DataSource):
+    """A data source whose splits are tensors in memory."""
+
+    def __init__(
+        self,
+        info: DataInfo,
+        x_train: Tensor,
+        y_train: Tensor | None = None,
+        x_test: Tensor | None = None,
+        y_test: Tensor | None = None,
+    ) -> None:
+        self.info = info
+        self._splits: dict[str, Batch] = {"train": (x_train, y_train)}
+        if x_test is not None:
+            self._splits["test"] = (x_test, y_test)
+
+    def stream(self, batch_size: int, seed: int, rank: int = 0, world_size: int = 1) -> BatchStream:
+        x, y = self._splits["train"]
+        return ShuffledStream(x, y, batch_size, seed, rank, world_size)
+
+    def split(self, name: Literal["train", "test"] = "train") -> Batch | None:
+        return self._splits.get(name)
+
+
+def spec_name(key: str, arg: str | None) -> str:
+    """The full source spec a user writes: ``"grid25"`` or ``"npz:/data/x.npz"``."""
+    return key if arg is None else f"{key}:{arg}"
+
+
+def reject_argument(key: str, arg: str | None) -> None:
+    """Raise :class:`DataError` when a source that takes no argument was given one."""
+    if arg is not None:
+        raise DataError(f"the '{key}' data source takes no argument (got '{key}:{arg}'): use --data {key}")

@@ -1,0 +1,224 @@
+"""Models: the trainable unit a family defines, and the adversarial building block.
+
+A :class:`Model` owns its networks, names its players and gives a loss per player::
+
+    class MyModel(Model):
+        name = "my-model"
+        Config = MyConfig                      # a dataclass; `--set key=value` reaches it
+        def __init__(self, config, data):      # data: DataInfo (event shape, classes, range)
+            super().__init__(config, data)
+            self.generator = ImplicitGenerator(...)
+        def players(self):                     # who is optimised, how, and how often per round
+            return [Player("generator", list(self.generator.parameters()), lr=1e-3)]
+        def loss(self, player, batch):         # batch = (x, labels or None)
+            return ...                         # a scalar tensor (or {"loss": t, "extra": t})
+
+The trainer steps the players in order each round, ``player.steps`` times each, drawing a
+fresh batch for every step; during a player's step only its own parameters collect gradients.
+``model.generator`` is what a checkpoint's user samples from.
+
+:class:`AdversarialModel` is the shared recipe of every critic-based family (GAN, cGAN, IWGAN,
+GAN-SI, ...): a generator, a critic and a divergence, with networks chosen from ``igm.nn`` by
+the data's kind (MLPs for points and vectors, DCGAN for images).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from igm.data.base import Batch, DataInfo
+from igm.generators import Generator, ImplicitGenerator
+
+
+@dataclass
+class Player:
+    """One optimised party of a model: its parameters, optimizer settings and steps per round."""
+
+    name: str
+    parameters: list[nn.Parameter]
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+    steps: int = 1
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = 0.0  # for sgd
+    clip_grad_norm: float | None = None
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        if self.optimizer == "sgd":
+            return torch.optim.SGD(self.parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        return torch.optim.Adam(self.parameters, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+
+
+@dataclass
+class EmptyConfig:
+    """A model with nothing to configure."""
+
+
+class Model(nn.Module):
+    """Base of every family: networks, players and a loss per player."""
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type] = EmptyConfig
+    generator: Generator
+
+    def __init__(self, config: Any, data: DataInfo) -> None:
+        super().__init__()
+        self.config = config
+        self.data = data
+
+    def players(self) -> list[Player]:
+        raise NotImplementedError
+
+    def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
+        raise NotImplementedError
+
+    @classmethod
+    def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
+        """Suggested run settings for this data (e.g. ``{"steps": 20000}``); the user's win."""
+        return {}
+
+
+def out_activation(data: DataInfo) -> str | None:
+    """The output squashing that matches the data's value range."""
+    if data.value_range == (0.0, 1.0):
+        return "sigmoid"
+    if data.value_range == (-1.0, 1.0):
+        return "tanh"
+    return None
+
+
+@dataclass
+class AdversarialConfig:
+    """Generator, critic and divergence of a critic-based family."""
+
+    divergence: str = "jsd"  # any registered divergence with a critic: jsd, kl, wasserstein
+    loss: Literal["non-saturating", "minimax"] = "non-saturating"  # jsd's generator loss
+    direction: Literal["reverse", "forward"] = "reverse"  # kl's direction
+    gp_weight: float = 10.0  # wasserstein's gradient penalty
+    network: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: dcgan for images, mlp otherwise
+    latent_dim: int = 0  # 0: 10 for an MLP, 256 for a DCGAN
+    g_hidden: tuple[int, ...] = (100, 100)  # MLP generator hidden sizes
+    d_hidden: tuple[int, ...] = (100,)  # MLP critic hidden sizes
+    g_activation: str = "relu"
+    d_activation: str = "relu"  # relu | leaky_relu | tanh | elu | maxout
+    g_batchnorm: bool = False
+    maxout_pieces: int = 5
+    g_width: float = 1.0  # DCGAN width multipliers (Kg, Kd)
+    d_width: float = 1.0
+    conditional: bool = False  # feed labels to both networks (needs a labelled data source)
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    critic_steps: int = 1  # critic steps per generator step
+
+    def __post_init__(self) -> None:
+        if self.critic_steps < 1:
+            raise ValueError("critic_steps must be at least 1")
+        if self.latent_dim < 0:
+            raise ValueError("latent_dim must be positive (or 0 for the default)")
+
+
+def divergence_options(divergence_cls: type, config: Any) -> dict[str, Any]:
+    """The divergence's own config fields, read from model config fields of the same name."""
+    names = {f.name for f in dataclasses.fields(divergence_cls.Config)}
+    return {name: getattr(config, name) for name in names if hasattr(config, name)}
+
+
+class AdversarialModel(Model):
+    """A generator against a critic under a divergence; players ``critic`` then ``generator``."""
+
+    Config: ClassVar[type] = AdversarialConfig
+
+    def __init__(self, config: AdversarialConfig, data: DataInfo) -> None:
+        from igm.errors import ConfigError
+        from igm.registry import get_registry
+
+        network = config.network
+        if network == "auto":
+            network = "dcgan" if data.kind == "image" else "mlp"
+        latent = config.latent_dim or (256 if network == "dcgan" else 10)
+        config = dataclasses.replace(config, network=network, latent_dim=latent)
+        super().__init__(config, data)
+        if config.conditional and not data.num_classes:
+            raise ConfigError(f"conditional=true needs a labelled data source; '{data.name}' has no labels")
+        self.num_classes = data.num_classes if config.conditional else None
+        div_cls = get_registry().get("divergences", config.divergence)
+        if not div_cls.needs_critic:
+            raise ConfigError(
+                f"divergence '{config.divergence}' has no critic; an adversarial model needs jsd, kl or wasserstein"
+            )
+        self.divergence = div_cls(**divergence_options(div_cls, config))
+        self.generator = ImplicitGenerator(self.build_generator_net(), latent, data.event_shape, self.num_classes)
+        self.critic = self.build_critic()
+
+    def build_generator_net(self, out_shape: tuple[int, ...] | None = None) -> nn.Module:
+        from igm.nn import MLP, DCGANGenerator
+
+        c, data = self.config, self.data
+        if c.network == "dcgan":
+            return DCGANGenerator(c.latent_dim, data.event_shape, c.g_width, self.num_classes, out_activation(data))
+        return MLP(
+            (c.latent_dim,),
+            out_shape or data.event_shape,
+            c.g_hidden,
+            activation=c.g_activation,
+            batchnorm=c.g_batchnorm,
+            maxout_pieces=c.maxout_pieces,
+            num_classes=self.num_classes,
+            out_activation=out_activation(data),
+        )
+
+    def build_critic(self) -> nn.Module:
+        from igm.nn import MLP, DCGANDiscriminator
+
+        c, data = self.config, self.data
+        if c.network == "dcgan":
+            return DCGANDiscriminator(data.event_shape, c.d_width, self.num_classes)
+        return MLP(
+            data.event_shape,
+            (),
+            c.d_hidden,
+            activation=c.d_activation,
+            maxout_pieces=c.maxout_pieces,
+            num_classes=self.num_classes,
+        )
+
+    def players(self) -> list[Player]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        return [
+            Player("critic", list(self.critic.parameters()), lr=c.lr_d, betas=betas, steps=c.critic_steps),
+            Player("generator", list(self.generator.parameters()), lr=c.lr_g, betas=betas),
+        ]
+
+    def critic_fn(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+        """The critic as a function of x alone (labels bound for conditional models)."""
+        if self.num_classes is None:
+            return self.critic
+        return lambda x: self.critic(x, labels)
+
+    def fake(self, real: Tensor, labels: Tensor | None) -> Tensor:
+        """As many generated samples as real ones (with the same labels when conditional)."""
+        return self.generator.sample(real.shape[0], labels if self.num_classes is not None else None)
+
+    def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
+        real, labels = batch
+        labels = labels if self.num_classes is not None else None
+        if player == "critic":
+            with torch.no_grad():
+                fake = self.fake(real, labels)
+            return self.divergence.critic_loss(self.critic_fn(labels), real, fake)
+        fake = self.fake(real, labels)
+        return self.generator_loss(real, fake, labels)
+
+    def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | Mapping[str, Tensor]:
+        """The generator's loss on a batch; families that reweight or regularise override this."""
+        return self.divergence.generator_loss(self.critic_fn(labels), real, fake)

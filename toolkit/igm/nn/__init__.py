@@ -1,0 +1,14 @@
+"""Shared network backbones that model plugins build on.
+
+    from igm.nn import MLP, DCGANGenerator, DCGANDiscriminator, one_hot
+
+``MLP`` covers generators and critics for points and flat vectors (ReLU, LeakyReLU, tanh,
+ELU or maxout layers, optional BatchNorm, optional class conditioning); the DCGAN pair covers
+8x8, 28x28 and 32x32 images. Every network takes ``(x, labels=None)`` and critics return
+logits of shape ``(N,)``. ``one_hot(labels, num_classes)`` turns integer labels into floats.
+"""
+
+from igm.nn.dcgan import DCGANDiscriminator, DCGANGenerator
+from igm.nn.mlp import MLP, one_hot
+
+__all__ = ["MLP", "DCGANGenerator", "DCGANDiscriminator", "one_hot"]

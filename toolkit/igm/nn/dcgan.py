@@ -1,0 +1,250 @@
+"""DCGAN-style convolutional generator and discriminator for small square images.
+
+Supported image shapes are ``(C, S, S)`` with ``C`` in {1, 3} and ``S`` in {8, 28, 32}::
+
+    G = DCGANGenerator(latent_dim=100, image_shape=(1, 28, 28), width=2.0)  # SIG "L" generator
+    D = DCGANDiscriminator((1, 28, 28), width=1.0)                           # SIG "L" critic
+    x = G(torch.randn(64, 100))        # (64, 1, 28, 28), in (0, 1) with the default sigmoid
+    logits = D(x)                      # (64,)
+
+28x28 uses the networks of the SIG paper (taken from Unrolled GANs) exactly, with channel
+counts multiplied by ``width`` (Kg for the generator, Kd for the discriminator; the paper's
+sizes S, M, L are (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)). 32x32 and 8x8 use standard DCGAN
+doublings from a 4x4 (resp. 2x2) base. With ``num_classes`` set both networks are
+conditional: the generator appends one-hot labels to z, the discriminator appends K constant
+one-hot label planes to its input channels. The discriminator has no BatchNorm by default,
+so its output for one example never depends on the rest of the batch (WGAN-GP needs that).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from einops import repeat
+from einops.layers.torch import Rearrange
+from torch import Tensor, nn
+
+from igm.nn.mlp import label_features, make_out_activation
+
+# The stride-1 "same" convs use an even kernel (4); PyTorch pads them asymmetrically (1 before,
+# 2 after, like TensorFlow) and warns once that it copies the input to do so. That is intended.
+warnings.filterwarnings(
+    "ignore", message=r"Using padding='same' with even kernel lengths", category=UserWarning
+)
+
+SUPPORTED_SIZES = (8, 28, 32)
+SUPPORTED_CHANNELS = (1, 3)
+
+
+def check_image_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``image_shape`` as ``(C, H, W)``; ValueError unless C in {1, 3} and H == W in {8, 28, 32}."""
+    shape = tuple(int(s) for s in image_shape)
+    square = len(shape) == 3 and shape[1] == shape[2]
+    if not (square and shape[0] in SUPPORTED_CHANNELS and shape[1] in SUPPORTED_SIZES):
+        raise ValueError(
+            f"DCGAN networks support images of shape (C, S, S) with C in {{1, 3}} and S in "
+            f"{{{', '.join(map(str, SUPPORTED_SIZES))}}} (8x8, 28x28 or 32x32); got {shape}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels * width`` rounded, at least 1."""
+    return max(1, round(channels * width))
+
+
+def _check_width(width: float) -> float:
+    if not width > 0:
+        raise ValueError(f"width must be positive, got {width}")
+    return float(width)
+
+
+def _bn_relu(channels: int) -> list[nn.Module]:
+    return [nn.BatchNorm2d(channels), nn.ReLU()]
+
+
+def _norm_lrelu(channels: int, batchnorm: bool) -> list[nn.Module]:
+    return ([nn.BatchNorm2d(channels)] if batchnorm else []) + [nn.LeakyReLU(0.2)]
+
+
+# ---------------------------------------------------------------------------------------------
+# 28x28: the SIG paper's (Unrolled GAN's) MNIST networks
+# ---------------------------------------------------------------------------------------------
+
+
+def generator28(in_features: int, channels: int, width: float) -> nn.Sequential:
+    """z (N, in_features) -> (N, channels, 28, 28), before the output activation."""
+    c1, c2, c3 = scaled(64, width), scaled(32, width), scaled(8, width)
+    return nn.Sequential(
+        nn.Linear(in_features, 4 * 4 * 64, bias=False),  # (N, 1024)
+        Rearrange("n (c h w) -> n c h w", c=64, h=4, w=4),  # (N, 64, 4, 4)
+        *_bn_relu(64),
+        nn.ConvTranspose2d(64, c1, 4, stride=1, padding=0, bias=False),  # (N, 64Kg, 7, 7)  valid
+        *_bn_relu(c1),
+        nn.ConvTranspose2d(c1, c2, 4, stride=2, padding=1, bias=False),  # (N, 32Kg, 14, 14)  same
+        *_bn_relu(c2),
+        nn.Conv2d(c2, c3, 4, stride=1, padding="same", bias=False),  # (N, 8Kg, 14, 14)  same
+        *_bn_relu(c3),
+        nn.ConvTranspose2d(c3, channels, 4, stride=2, padding=1),  # (N, C, 28, 28)  same
+    )
+
+
+def discriminator28(in_channels: int, width: float, batchnorm: bool) -> nn.Sequential:
+    """x (N, in_channels, 28, 28) -> logits (N,)."""
+    d1, d2, d3 = scaled(8, width), scaled(16, width), scaled(32, width)
+    return nn.Sequential(
+        nn.Conv2d(in_channels, d1, 4, stride=2, padding=0),  # (N, 8Kd, 13, 13)  valid
+        nn.LeakyReLU(0.2),
+        nn.ZeroPad2d((1, 2, 1, 2)),  # (N, 8Kd, 16, 16)  TF "same": pad 1 left/top, 2 right/bottom
+        nn.Conv2d(d1, d2, 4, stride=2, padding=0),  # (N, 16Kd, 7, 7)
+        *_norm_lrelu(d2, batchnorm),
+        nn.Conv2d(d2, d3, 4, stride=1, padding="same"),  # (N, 32Kd, 7, 7)  same
+        *_norm_lrelu(d3, batchnorm),
+        Rearrange("n c h w -> n (c h w)"),  # (N, 32Kd * 49)
+        nn.Linear(d3 * 7 * 7, 1),  # (N, 1)
+        Rearrange("n 1 -> n"),  # (N,)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 8x8 and 32x32: standard DCGAN doublings
+# ---------------------------------------------------------------------------------------------
+
+
+def _doubling_channels(size: int, width: float) -> tuple[int, list[int]]:
+    """Base side (2 or 4) and the hidden channel counts from the base upwards, e.g. [256, 128, 64]."""
+    base = 2 if size == 8 else 4
+    steps = int(math.log2(size // base))  # 2 doublings for 8x8, 3 for 32x32
+    return base, [scaled(64 * 2 ** (steps - 1 - i), width) for i in range(steps)]
+
+
+def generator_doubling(in_features: int, channels: int, size: int, width: float) -> nn.Sequential:
+    """z (N, in_features) -> (N, channels, size, size) for size 8 (base 2x2) or 32 (base 4x4)."""
+    base, chans = _doubling_channels(size, width)  # 32: [256, 128, 64]·w; 8: [128, 64]·w
+    layers: list[nn.Module] = [
+        nn.Linear(in_features, chans[0] * base * base, bias=False),  # (N, c0 * b * b)
+        Rearrange("n (c h w) -> n c h w", c=chans[0], h=base, w=base),  # (N, c0, b, b)
+        *_bn_relu(chans[0]),
+    ]
+    for c_in, c_out in zip(chans[:-1], chans[1:]):
+        layers += [
+            nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),  # (N, c_out, 2s, 2s)
+            *_bn_relu(c_out),
+        ]
+    layers.append(nn.ConvTranspose2d(chans[-1], channels, 4, stride=2, padding=1))  # (N, C, size, size)
+    return nn.Sequential(*layers)
+
+
+def discriminator_doubling(in_channels: int, size: int, width: float, batchnorm: bool) -> nn.Sequential:
+    """x (N, in_channels, size, size) -> logits (N,); the mirror of :func:`generator_doubling`."""
+    base, chans = _doubling_channels(size, width)
+    chans = chans[::-1]  # 32: [64, 128, 256]·w; 8: [64, 128]·w
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, chans[0], 4, stride=2, padding=1),  # (N, c0, size/2, size/2)
+        nn.LeakyReLU(0.2),
+    ]
+    for c_in, c_out in zip(chans[:-1], chans[1:]):
+        layers += [
+            nn.Conv2d(c_in, c_out, 4, stride=2, padding=1),  # (N, c_out, s/2, s/2)
+            *_norm_lrelu(c_out, batchnorm),
+        ]
+    layers += [
+        Rearrange("n c h w -> n (c h w)"),  # (N, c_last * b * b)
+        nn.Linear(chans[-1] * base * base, 1),  # (N, 1)
+        Rearrange("n 1 -> n"),  # (N,)
+    ]
+    return nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public modules
+# ---------------------------------------------------------------------------------------------
+
+
+class DCGANGenerator(nn.Module):
+    """Noise ``z`` (N, latent_dim) [+ labels (N,)] -> images (N, C, H, W).
+
+    Args:
+        latent_dim: size of the noise vector.
+        image_shape: (C, H, W) with C in {1, 3}, H == W in {8, 28, 32}.
+        width: channel multiplier (Kg in the SIG paper).
+        num_classes: when set, the generator is conditional and ``forward`` needs labels.
+        out_activation: None | "tanh" | "sigmoid" (match the data's value range).
+    """
+
+    def __init__(
+        self,
+        latent_dim: int,
+        image_shape: tuple[int, int, int] = (1, 28, 28),
+        width: float = 1.0,
+        num_classes: int | None = None,
+        out_activation: str | None = "sigmoid",
+    ) -> None:
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be positive, got {latent_dim}")
+        if num_classes is not None and num_classes < 1:
+            raise ValueError(f"num_classes must be positive or None, got {num_classes}")
+        channels, size, _ = check_image_shape(image_shape)
+        width = _check_width(width)
+        self.latent_dim, self.image_shape, self.num_classes = latent_dim, (channels, size, size), num_classes
+        in_features = latent_dim + (num_classes or 0)
+        if size == 28:
+            self.net = generator28(in_features, channels, width)
+        else:
+            self.net = generator_doubling(in_features, channels, size, width)
+        self.out = make_out_activation(out_activation)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``z`` (N, latent_dim), ``labels`` (N,) when conditional (ignored otherwise) -> (N, C, H, W)."""
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"DCGANGenerator expects z of shape (N, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        if self.num_classes is not None:
+            z = torch.cat([z, label_features(labels, self.num_classes, z)], dim=1)  # (N, Z + K)
+        return self.out(self.net(z))  # (N, C, H, W)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images (N, C, H, W) [+ labels (N,)] -> logits (N,).
+
+    Args:
+        image_shape: (C, H, W) with C in {1, 3}, H == W in {8, 28, 32}.
+        width: channel multiplier (Kd in the SIG paper).
+        num_classes: when set, the discriminator is conditional and ``forward`` needs labels.
+        batchnorm: BatchNorm after every hidden conv but the first. Off by default: with it
+            an example's logit depends on its batch, which breaks gradient penalties.
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int],
+        width: float = 1.0,
+        num_classes: int | None = None,
+        batchnorm: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_classes is not None and num_classes < 1:
+            raise ValueError(f"num_classes must be positive or None, got {num_classes}")
+        channels, size, _ = check_image_shape(image_shape)
+        width = _check_width(width)
+        self.image_shape, self.num_classes = (channels, size, size), num_classes
+        in_channels = channels + (num_classes or 0)
+        if size == 28:
+            self.net = discriminator28(in_channels, width, batchnorm)
+        else:
+            self.net = discriminator_doubling(in_channels, size, width, batchnorm)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """``x`` (N, C, H, W), ``labels`` (N,) when conditional (ignored otherwise) -> logits (N,)."""
+        if tuple(x.shape[1:]) != self.image_shape:
+            want = ", ".join(map(str, ("N", *self.image_shape)))
+            raise ValueError(f"DCGANDiscriminator expects images of shape ({want}), got {tuple(x.shape)}")
+        if self.num_classes is not None:
+            y = label_features(labels, self.num_classes, x)  # (N, K)
+            planes = repeat(y, "n k -> n k h w", h=x.shape[2], w=x.shape[3])  # (N, K, H, W)
+            x = torch.cat([x, planes], dim=1)  # (N, C + K, H, W)
+        return self.net(x)  # (N,)

@@ -1,0 +1,194 @@
+"""What the CLI's commands do, as functions: fit a run, sample, evaluate, describe a checkpoint.
+
+A run directory holds ``config.toml`` (the resolved ``[run]`` and ``[model]`` tables: repeat the
+run with ``igm fit --config DIR/config.toml``), ``metrics.jsonl``, ``model.safetensors``,
+``trainer.safetensors``, ``samples.png`` and ``samples/`` frames. Settings resolve as
+defaults < the model's suggestions for the data < the TOML file < command-line flags and ``--set``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from igm import checkpoint
+from igm import config as cfg
+from igm.data import open_data
+from igm.errors import ConfigError
+from igm.registry import get_registry
+from igm.trainer import METRICS_FILE, RunConfig
+
+CONFIG_FILE = "config.toml"
+RUN_KEYS = ("model", "data", "trainer")  # [run] keys that are not RunConfig fields
+
+
+def default_out(model: str) -> Path:
+    """``runs/MODEL``, or ``runs/MODEL-2``, ... when that already holds something."""
+    base = out = Path("runs") / model
+    i = 1
+    while out.exists() and any(out.iterdir()):
+        i += 1
+        out = base.with_name(f"{model}-{i}")
+    return out
+
+
+def _tables(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    unknown = sorted(set(doc) - {"run", "model"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown table or key {', '.join(unknown)}; use [run] and [model] tables")
+    return dict(doc.get("run", {})), dict(doc.get("model", {}))
+
+
+def fit_run(
+    model: str | None,
+    data: str | None,
+    config_file: Path | None = None,
+    sets: list[str] | None = None,
+    out: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    flags: dict[str, Any] | None = None,
+    echo: Callable[[str], None] = print,
+) -> Path:
+    """Train (or resume) a run; returns the run directory."""
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    overrides = cfg.parse_sets(sets)
+    if resume:
+        if out is None:
+            raise ConfigError("--resume needs --out DIR: the run directory to continue")
+        saved = Path(out) / CONFIG_FILE
+        if not saved.is_file() or not (Path(out) / checkpoint.MODEL_FILE).is_file():
+            raise ConfigError(f"--resume: {out} holds no checkpoint to continue; drop --resume to start a new run")
+        run_tbl, model_tbl = _tables(cfg.read_toml(saved), str(saved))
+        changed = [k for k in ("batch_size", "seed", "trainer") if k in flags and flags[k] != run_tbl.get(k)]
+        changed += [k for k, v in (("model", model), ("data", data)) if v is not None and v != run_tbl.get(k)]
+        if changed or overrides or config_file:
+            what = ", ".join(changed) or ("--set" if overrides else "--config")
+            raise ConfigError(f"--resume continues a run as it was configured; cannot change {what} (only --steps, --device)")
+    else:
+        run_tbl, model_tbl = _tables(cfg.read_toml(config_file), str(config_file)) if config_file else ({}, {})
+    run_tbl.update({k: v for k, v in (("model", model), ("data", data)) if v is not None})
+    run_tbl.update(flags)
+    model_name, data_spec = run_tbl.pop("model", None), run_tbl.pop("data", None)
+    trainer_name = run_tbl.pop("trainer", "default")
+    if not model_name:
+        raise ConfigError("name a model to train: igm fit MODEL --data SOURCE (see 'igm list models')")
+    if not data_spec:
+        raise ConfigError(f"name a data source: igm fit {model_name} --data SOURCE (see 'igm list datasets')")
+    registry = get_registry()
+    model_cls = registry.get("models", model_name)
+    trainer_cls = registry.get("trainers", trainer_name)
+    seed = cfg.build(RunConfig, {"seed": run_tbl.get("seed", 0)}, what="run").seed
+    source = open_data(data_spec, seed)
+    run = cfg.build(RunConfig, {**model_cls.run_defaults(source.info), **run_tbl}, what="run")
+    torch.manual_seed(run.seed)  # network initialisation is part of the seeded run
+    model_config = cfg.build(model_cls.Config, {**model_tbl, **overrides}, what=f"'{model_name}' model config")
+    net = model_cls(model_config, source.info)
+
+    out = Path(out) if out is not None else default_out(model_name)
+    if not resume and any((out / f).exists() for f in (CONFIG_FILE, METRICS_FILE, checkpoint.MODEL_FILE)):
+        raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = {
+        "run": {"model": model_name, "data": data_spec, "trainer": trainer_name, **cfg.to_dict(run)},
+        "model": cfg.to_dict(net.config),
+    }
+    checkpoint.write_atomic(
+        out / CONFIG_FILE,
+        cfg.to_toml(resolved, header=f"igm run; repeat it with: igm fit --config {out / CONFIG_FILE}").encode(),
+    )
+    trainer = trainer_cls(net, source, run, out, progress=progress)
+    verb = "resuming" if resume else "training"
+    echo(
+        f"{verb} {model_name} on {data_spec}: {run.steps} steps, batch {run.batch_size}, seed {run.seed}, "
+        f"{trainer.device} -> {out}"
+    )
+    last = trainer.fit(resume=resume)
+    losses = "  ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "elapsed_s", "steps_per_s"))
+    echo(f"done: step {trainer.step}  {losses}")
+    echo(f"wrote {out / checkpoint.MODEL_FILE}, {out / METRICS_FILE}, {out / 'samples.png'}")
+    return out
+
+
+def _generator_seed(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def sample_to_file(
+    path: Path, n: int, out: Path, seed: int = 0, label: int | None = None, device: str = "cpu"
+) -> Path:
+    """Draw ``n`` samples from a checkpoint into a PNG, ``.npy`` or ``.safetensors`` file."""
+    from igm.trainer import resolve_device
+
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npy", ".safetensors"):
+        raise ConfigError(f"--out {out}: use a .png, .npy or .safetensors file name")
+    model = checkpoint.load(path, resolve_device(device))
+    gen = model.generator
+    labels = None
+    if label is not None:
+        if gen.num_classes is None:
+            raise ConfigError(f"{path} holds an unconditional model: drop --label")
+        if not 0 <= label < gen.num_classes:
+            raise ConfigError(f"--label must lie in 0..{gen.num_classes - 1}")
+        labels = torch.full((n,), label, dtype=torch.long)
+    with torch.inference_mode():
+        x = gen.sample(n, labels=labels, generator=_generator_seed(seed)).cpu()
+    if suffix == ".png":
+        from igm.images import save_samples
+
+        extra = model.data.extra
+        reference = torch.tensor(extra["means"]) if "means" in extra else None
+        return save_samples(x, model.data.kind, out, reference=reference, value_range=model.data.value_range)
+    if suffix == ".npy":
+        import io
+
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, x.numpy(), allow_pickle=False)
+        checkpoint.write_atomic(out, buf.getvalue())
+        return out
+    return checkpoint.save_tensors(out, {"samples": x}, {"igm.source": str(path)})
+
+
+def evaluate(path: Path, data: str | None, metrics: list[str], n: int | None = None, seed: int = 0) -> dict[str, Any]:
+    """Score a checkpoint; with no metric named, every registered metric that applies to its data."""
+    registry = get_registry()
+    model = checkpoint.load(path)
+    source = open_data(data or model.data.name, seed)
+    if not metrics:
+        metrics = [m for m in registry.names("metrics") if registry.get("metrics", m).applies_to(source.info)]
+        if not metrics:
+            raise ConfigError(f"no metric applies to '{source.info.name}': name one with --metric (see 'igm list metrics')")
+    chosen = [(m, registry.get("metrics", m)) for m in metrics]
+    return {name: metric(model, source, n=n, seed=seed) for name, metric in chosen}
+
+
+def describe_checkpoint(path: Path) -> dict[str, Any]:
+    """Metadata and tensor counts of a checkpoint, read without building the model."""
+    from safetensors import safe_open
+
+    meta = checkpoint.read_metadata(path)
+    counts: dict[str, int] = {}
+    with safe_open(str(path), framework="pt") as fh:
+        for key in fh.keys():
+            numel = 1
+            for dim in fh.get_slice(key).get_shape():
+                numel *= dim
+            group = key.split(".", 1)[0]
+            counts[group] = counts.get(group, 0) + numel
+    return {
+        "model": meta["igm.model"],
+        "plugin": f"{meta.get('igm.plugin', '?')} {meta.get('igm.plugin_version', '')}".strip(),
+        "igm_version": meta.get("igm.version", "?"),
+        "format": meta["igm.format"],
+        "step": int(meta.get("igm.step", 0)),
+        "data": json.loads(meta["igm.data"]),
+        "config": json.loads(meta["igm.config"]),
+        "parameters": counts,
+    }

@@ -1,0 +1,278 @@
+"""The generic trainer: runs any :class:`igm.Model` by stepping the players it declares.
+
+Each round (one *step*) every player takes ``player.steps`` optimizer steps in order, each on
+a fresh batch; only that player's parameters collect gradients. Around that loop the trainer
+keeps the run's promises:
+
+- a progress bar with losses and steps/s; ``metrics.jsonl`` (one JSON line per ``log_every``
+  steps: the mean loss of each player over the interval, steps/s, wall time);
+- sample pictures every ``sample_every`` steps (fixed noise, so frames are comparable);
+- checkpoints every ``checkpoint_every`` steps and at the end, written atomically:
+  ``model.safetensors`` (the model, loadable by ``igm.load``) and ``trainer.safetensors``
+  (optimizer states, step, data-stream position and every RNG state);
+- exact resume: a run stopped after step k and resumed reaches the same tensors, bit for bit
+  on CPU, as a run that never stopped;
+- a non-finite loss stops the run with an error naming the player and step, and the last good
+  checkpoint stays as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from igm import checkpoint
+from igm.data.base import DataSource
+from igm.errors import CheckpointError, ConfigError, TrainingError
+from igm.models import Model
+from igm.progress import ProgressBar
+
+METRICS_FILE = "metrics.jsonl"
+SAMPLES_DIR = "samples"
+
+
+@dataclass
+class RunConfig:
+    """How long and how a run trains (the model's own settings live in its config)."""
+
+    steps: int = 5000
+    batch_size: int = 256
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 100
+    sample_every: int = 1000  # 0: only at the end
+    checkpoint_every: int = 1000  # 0: only at the end
+    num_samples: int = 0  # samples in each picture; 0: 2,000 points or 64 images
+
+    def __post_init__(self) -> None:
+        for key in ("steps", "batch_size", "log_every"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key.replace('_', '-')} must be a positive integer, got {getattr(self, key)}")
+        for key in ("sample_every", "checkpoint_every", "num_samples"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be 0 or positive, got {getattr(self, key)}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{name}': use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' asked for, but CUDA is not available here: use --device cpu")
+    return device
+
+
+def loss_and_logs(out: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    """A model's loss output as (scalar loss, extra values to log)."""
+    if isinstance(out, Tensor):
+        return out, {}
+    extras = {k: v for k, v in out.items() if k != "loss"}
+    return out["loss"], extras
+
+
+class Trainer:
+    """Trains a model on a data source; ``fit()`` runs to ``run.steps`` and returns the last logs."""
+
+    def __init__(
+        self,
+        model: Model,
+        data: DataSource,
+        run: RunConfig | None = None,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.run = run or RunConfig()
+        self.model, self.data = model, data
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress = progress
+        self.device = resolve_device(self.run.device)
+        self.model.to(self.device).train()
+        self.players = model.players()
+        if not self.players:
+            raise TypeError(f"model '{model.name}' declares no players")
+        self.optimizers = [p.make_optimizer() for p in self.players]
+        mine = [{id(q) for q in p.parameters} for p in self.players]
+        trainable = [q for q in model.parameters() if q.requires_grad]
+        # parameters to freeze while each player steps, so backward skips the other players
+        self.others = [[q for q in trainable if id(q) not in ids] for ids in mine]
+        self.stream = data.stream(self.run.batch_size, self.run.seed)
+        self.step = 0
+        self.preview_noise_seed = self.run.seed + 12345
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, float]:
+        """One round: every player steps ``player.steps`` times. Returns each player's last loss."""
+        losses: dict[str, float] = {}
+        for player, opt, others in zip(self.players, self.optimizers, self.others):
+            for q in others:
+                q.requires_grad_(False)
+            try:
+                for _ in range(player.steps):
+                    x, y = next(self.stream)
+                    x = x.to(self.device, non_blocking=True)
+                    y = None if y is None else y.to(self.device, non_blocking=True)
+                    loss, extras = loss_and_logs(self.model.loss(player.name, (x, y)))
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise TrainingError(
+                            f"the {player.name} loss became {value} at step {self.step + 1}; "
+                            f"{self._kept()} lower the learning rate or change the config and retry"
+                        )
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if player.clip_grad_norm:
+                        torch.nn.utils.clip_grad_norm_(player.parameters, player.clip_grad_norm)
+                    opt.step()
+                    losses[player.name] = value
+                    for key, extra in extras.items():
+                        losses[f"{player.name}.{key}"] = float(extra)
+            finally:
+                for q in others:
+                    q.requires_grad_(True)
+        self.step += 1
+        return losses
+
+    def _kept(self) -> str:
+        if self.out_dir is not None and (self.out_dir / checkpoint.MODEL_FILE).exists():
+            return f"the last good checkpoint is kept in {self.out_dir};"
+        return "nothing was saved;"
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to ``run.steps`` (continuing a saved run when ``resume``); returns the last log entry."""
+        if resume:
+            self.restore()
+        else:
+            self._start()
+        if self.step >= self.run.steps:
+            return {"step": self.step}
+        sums: dict[str, float] = {}
+        count, t_log, t_start = 0, time.perf_counter(), time.perf_counter()
+        last: dict[str, Any] = {"step": self.step}
+        shown: dict[str, float] = {}
+        with ProgressBar(self.run.steps, self.step, f"fit {self.model.name}", enabled=self.progress) as bar:
+            while self.step < self.run.steps:
+                losses = self.train_step()
+                count += 1
+                for key, value in losses.items():
+                    sums[key] = sums.get(key, 0.0) + value
+                shown = losses
+                if self.step % self.run.log_every == 0 or self.step == self.run.steps:
+                    now = time.perf_counter()
+                    last = {"step": self.step, **{k: v / count for k, v in sums.items()}}
+                    last["steps_per_s"] = count / (now - t_log) if now > t_log else 0.0
+                    last["elapsed_s"] = now - t_start
+                    self._log(last)
+                    sums, count, t_log = {}, 0, now
+                if self.run.sample_every and self.step % self.run.sample_every == 0:
+                    self.write_samples(self.step)
+                if self.run.checkpoint_every and self.step % self.run.checkpoint_every == 0:
+                    self.save()
+                bar.update(self.step, shown)
+        self.save()
+        self.write_samples(None)
+        return last
+
+    # ---- files -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        torch.manual_seed(self.run.seed)
+        if self.out_dir is None:
+            return
+        if (self.out_dir / checkpoint.MODEL_FILE).exists() or (self.out_dir / METRICS_FILE).exists():
+            raise ConfigError(
+                f"{self.out_dir} already holds a run: pass --resume to continue it, or choose another --out"
+            )
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / METRICS_FILE).write_text("")
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        if self.out_dir is None:
+            return
+        with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")
+
+    def write_samples(self, step: int | None) -> Path | None:
+        """A picture of samples from fixed noise (BatchNorm in eval mode; the RNGs are untouched)."""
+        if self.out_dir is None:
+            return None
+        from igm.images import save_samples
+
+        info = self.model.data
+        n = self.run.num_samples or (64 if info.kind == "image" else 2000)
+        gen = torch.Generator().manual_seed(self.preview_noise_seed)
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad():
+            x = self.model.generator.sample(n, generator=gen).cpu()
+        self.model.train(was_training)
+        name = "samples.png" if step is None else f"{SAMPLES_DIR}/step_{step:07d}.png"
+        reference = torch.tensor(info.extra["means"]) if "means" in info.extra else None
+        return save_samples(x, info.kind, self.out_dir / name, reference=reference, value_range=info.value_range)
+
+    def state_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
+        tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            for i, state in enumerate(torch.cuda.get_rng_state_all()):
+                tensors[f"rng.cuda.{i}"] = state
+        meta: dict[str, str] = {"igm.step": str(self.step), "igm.players": json.dumps([p.name for p in self.players])}
+        for player, opt in zip(self.players, self.optimizers):
+            opt_tensors, opt_meta = checkpoint.optimizer_state(opt, f"optim.{player.name}")
+            tensors.update(opt_tensors)
+            meta[f"igm.optim.{player.name}"] = json.dumps(opt_meta)
+        for key, value in self.stream.state_dict().items():
+            tensors[f"data.{key}"] = value
+        return tensors, meta
+
+    def save(self) -> None:
+        """Write ``trainer.safetensors`` then ``model.safetensors`` for the current step."""
+        if self.out_dir is None:
+            return
+        tensors, meta = self.state_tensors()
+        checkpoint.save_tensors(self.out_dir / checkpoint.TRAINER_FILE, tensors, meta)
+        checkpoint.save(self.model, self.out_dir / checkpoint.MODEL_FILE, self.step)
+
+    def restore(self) -> None:
+        """Continue the run saved in ``out_dir`` exactly where it stopped."""
+        if self.out_dir is None:
+            raise ConfigError("--resume needs --out pointing at the run directory to continue")
+        model_path, state_path = self.out_dir / checkpoint.MODEL_FILE, self.out_dir / checkpoint.TRAINER_FILE
+        if not model_path.exists() or not state_path.exists():
+            raise ConfigError(f"--resume: {self.out_dir} holds no checkpoint to continue; drop --resume to start a run")
+        tensors, metadata = checkpoint.read_file(model_path)
+        state, state_meta = checkpoint.read_file(state_path)
+        if metadata.get("igm.step") != state_meta.get("igm.step"):
+            raise CheckpointError(
+                f"{model_path} (step {metadata.get('igm.step')}) and {state_path} (step {state_meta.get('igm.step')}) "
+                "disagree; the run was interrupted while saving: start a new run"
+            )
+        checkpoint.load_state(self.model, tensors, model_path, checkpoint._check_metadata(model_path, metadata))
+        self.step = int(state_meta["igm.step"])
+        for player, opt in zip(self.players, self.optimizers):
+            checkpoint.load_optimizer_state(
+                opt, f"optim.{player.name}", state, json.loads(state_meta[f"igm.optim.{player.name}"])
+            )
+        self.stream.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("data.")})
+        torch.set_rng_state(state["rng.torch"])
+        cuda = [state[k] for k in sorted(state) if k.startswith("rng.cuda.")]
+        if cuda and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(cuda)
+        self._truncate_metrics()
+
+    def _truncate_metrics(self) -> None:
+        path = self.out_dir / METRICS_FILE if self.out_dir else None
+        if path is None or not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= self.step]
+        checkpoint.write_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode())
