@@ -82,7 +82,7 @@ def loss_and_logs(out: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str,
 
 
 class Trainer:
-    """Trains a model on a data source; ``fit()`` runs to ``run.steps`` and returns the last logs."""
+    """The generic trainer: steps every player of any model, with checkpoints and exact resume."""
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ def split_permutation(n: int) -> Tensor:
 
 
 def digits(arg: str | None, seed: int) -> TensorSource:
-    """The 8×8 digits source; ``seed`` only affects shuffling of the stream, not the split."""
+    """scikit-learn's 8×8 handwritten digits in [0, 1], 10 classes (fixed train/test split)."""
     del seed
     reject_argument("digits", arg)
     images, target = load_digit_arrays()

@@ -126,7 +126,7 @@ def _value_range(raw: list[np.ndarray], tensors: list[Tensor]) -> tuple[float, f
 
 
 def npz(arg: str | None, seed: int) -> TensorSource:
-    """The ``npz:PATH`` source: the user's arrays, with a test split when ``x_test`` is present."""
+    """Your own arrays from npz:PATH (x, optional y, x_test, y_test)."""
     del seed  # the arrays are fixed; only the stream's shuffling depends on the seed
     if not arg:
         raise DataError("the 'npz' data source needs a path: use --data npz:PATH/file.npz")

@@ -112,7 +112,7 @@ def load_mnist(path: str | None = None) -> MnistSplits:
 
 
 def mnist(arg: str | None, seed: int) -> TensorSource:
-    """The ``mnist[:PATH]`` source: (1, 28, 28) images in [0, 1], 10 classes, train and test."""
+    """MNIST from an .npz ([:PATH], $IGM_MNIST or torchvision): (1, 28, 28) in [0, 1], 10 classes."""
     del seed
     data = load_mnist(arg)
     info = DataInfo(
@@ -197,6 +197,6 @@ class StackedMnistSource(DataSource):
 
 
 def stacked_mnist(arg: str | None, seed: int) -> StackedMnistSource:
-    """The ``stacked-mnist[:PATH]`` source (MNIST found as for ``mnist``)."""
+    """Three independent MNIST digits as RGB channels (3, 28, 28), 1,000 classes ([:PATH] as mnist)."""
     del seed
     return StackedMnistSource(spec_name("stacked-mnist", arg), load_mnist(arg))

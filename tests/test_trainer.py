@@ -1,0 +1,178 @@
+"""The generic trainer: exact resume, player schedule, gradient isolation, non-finite losses, files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+import torch
+from torch import nn
+
+from igm import checkpoint
+from igm.errors import TrainingError
+from igm.models import Model, Player
+from igm.testing import build_model, plugin, toy_points
+from igm.trainer import METRICS_FILE, RunConfig, Trainer
+
+
+def run_config(steps: int, **kw) -> RunConfig:
+    base = dict(steps=steps, batch_size=32, seed=5, log_every=1, sample_every=0, checkpoint_every=0, device="cpu")
+    return RunConfig(**{**base, **kw})
+
+
+def losses(path) -> list[dict]:
+    rows = [json.loads(line) for line in (path / METRICS_FILE).read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k not in ("steps_per_s", "elapsed_s")} for row in rows]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"divergence": "wasserstein", "g_batchnorm": "true", "critic_steps": "2"},  # RNG inside the loss, BN buffers
+        {"divergence": "jsd"},
+    ],
+)
+def test_resume_is_bit_exact(tmp_path, overrides):
+    data = toy_points()
+    full = build_model("gan", data.info, overrides)
+    Trainer(full, data, run_config(12), tmp_path / "full", progress=False).fit()
+
+    first = build_model("gan", data.info, overrides)
+    Trainer(first, data, run_config(5), tmp_path / "split", progress=False).fit()
+    resumed = build_model("gan", data.info, overrides, seed=999)  # different init: everything must come from disk
+    trainer = Trainer(resumed, data, run_config(12), tmp_path / "split", progress=False)
+    trainer.fit(resume=True)
+
+    assert trainer.step == 12
+    a, b = full.state_dict(), resumed.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    state_a, _ = checkpoint.read_file(tmp_path / "full" / checkpoint.TRAINER_FILE)
+    state_b, _ = checkpoint.read_file(tmp_path / "split" / checkpoint.TRAINER_FILE)
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    assert losses(tmp_path / "full") == losses(tmp_path / "split")
+
+
+def test_resume_truncates_metrics_written_after_the_checkpoint(tmp_path):
+    data = toy_points()
+    model = build_model("gan", data.info)
+    Trainer(model, data, run_config(6, checkpoint_every=4), tmp_path, progress=False).fit()
+    # pretend the run died after step 6 but its last checkpoint is step 4
+    Trainer(build_model("gan", data.info), data, run_config(4), tmp_path / "ref", progress=False).fit()
+    for name in (checkpoint.MODEL_FILE, checkpoint.TRAINER_FILE):
+        (tmp_path / name).write_bytes((tmp_path / "ref" / name).read_bytes())
+    Trainer(build_model("gan", data.info), data, run_config(6), tmp_path, progress=False).fit(resume=True)
+    steps = [row["step"] for row in losses(tmp_path)]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
+def test_player_schedule_and_gradient_isolation():
+    data = toy_points()
+    model = build_model("gan", data.info, {"critic_steps": "3"})
+    trainer = Trainer(model, data, run_config(4), progress=False)
+    seen = []
+    original = model.loss
+
+    def spy(player, batch):
+        others = model.generator if player == "critic" else model.critic
+        seen.append((player, all(not p.requires_grad for p in others.parameters())))
+        return original(player, batch)
+
+    model.loss = spy
+    trainer.fit()
+    assert [p for p, _ in seen] == (["critic"] * 3 + ["generator"]) * 4
+    assert all(frozen for _, frozen in seen)  # the other player's parameters never collect gradients
+    assert all(p.requires_grad for p in model.parameters())  # and are trainable again afterwards
+    adam_steps = {p.name: int(next(iter(o.state.values()))["step"]) for p, o in zip(trainer.players, trainer.optimizers)}
+    assert adam_steps == {"critic": 12, "generator": 4}
+
+
+@dataclass
+class ExplodingConfig:
+    explode_at: int = 3
+
+
+class Exploding(Model):
+    """A one-parameter model whose loss turns NaN at a chosen step."""
+
+    name = "exploding"
+    Config = ExplodingConfig
+
+    def __init__(self, config, data):
+        super().__init__(config, data)
+        self.w = nn.Parameter(torch.ones(1))
+        self.calls = 0
+        self.generator = None  # never sampled in this test
+
+    def players(self):
+        return [Player("only", [self.w], lr=0.1)]
+
+    def loss(self, player, batch):
+        self.calls += 1
+        value = (self.w - batch[0].mean()).pow(2).sum()
+        return value * float("nan") if self.calls >= self.config.explode_at else value
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    data = toy_points()
+    monkeypatch.setattr(Trainer, "write_samples", lambda self, step: None)
+    model = Exploding(ExplodingConfig(explode_at=3), data.info)
+
+    class Plugin:
+        @staticmethod
+        def register_models(register):
+            register("exploding", Exploding)
+
+    import igm
+
+    Plugin.register_models = staticmethod(igm.hookimpl(Plugin.register_models))
+    with plugin(Plugin(), "exploding-plugin"):
+        trainer = Trainer(model, data, run_config(10, checkpoint_every=1), tmp_path, progress=False)
+        with pytest.raises(TrainingError, match=r"the only loss became nan at step 3; the last good checkpoint"):
+            trainer.fit()
+        meta = checkpoint.read_metadata(tmp_path / checkpoint.MODEL_FILE)
+        assert meta["igm.step"] == "2"
+        restored = checkpoint.load(tmp_path / checkpoint.MODEL_FILE)
+        assert torch.equal(restored.w, model.w)  # the NaN step never reached the parameters
+
+
+def test_sample_frames_and_checkpoints_follow_the_schedule(tmp_path):
+    data = toy_points()
+    model = build_model("gan", data.info)
+    Trainer(model, data, run_config(6, sample_every=2, checkpoint_every=3, num_samples=50), tmp_path, progress=False).fit()
+    frames = sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert frames == ["step_0000002.png", "step_0000004.png", "step_0000006.png"]
+    assert (tmp_path / "samples.png").exists()
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert checkpoint.read_metadata(tmp_path / checkpoint.MODEL_FILE)["igm.step"] == "6"
+
+
+def test_preview_sampling_leaves_training_untouched(tmp_path):
+    data = toy_points()
+    a = build_model("gan", data.info, {"g_batchnorm": "true"})
+    b = build_model("gan", data.info, {"g_batchnorm": "true"})
+    Trainer(a, data, run_config(6, sample_every=1), tmp_path / "a", progress=False).fit()
+    Trainer(b, data, run_config(6, sample_every=0), tmp_path / "b", progress=False).fit()
+    for key, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[key]), key
+
+
+@pytest.mark.parametrize("field", ["steps", "batch_size", "log_every"])
+def test_run_config_rejects_non_positive(field):
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        RunConfig(**{field: 0})
+
+
+def test_fresh_run_refuses_a_directory_holding_a_run(tmp_path):
+    data = toy_points()
+    Trainer(build_model("gan", data.info), data, run_config(2), tmp_path, progress=False).fit()
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    from igm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="already holds a run"):
+        Trainer(build_model("gan", data.info), data, run_config(2), tmp_path, progress=False).fit()
+    assert before == {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+
