@@ -71,20 +71,20 @@ def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[st
     return path
 
 
-def read_file(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Tensors and metadata of a safetensors file, with one-line errors for bad files."""
+def read_file(path: str | Path, tensors: bool = True) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors (unless ``tensors=False``) and metadata of a safetensors file; one-line errors for bad files."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist: give the path of a .safetensors file")
     try:
         with safe_open(str(path), framework="pt") as fh:
             metadata = fh.metadata() or {}
-            tensors = {key: fh.get_tensor(key) for key in fh.keys()}
+            loaded = {key: fh.get_tensor(key) for key in fh.keys()} if tensors else {}
     except (SafetensorError, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{path} is not a readable safetensors file ({exc}); it may be truncated: use another checkpoint"
         ) from None
-    return tensors, metadata
+    return loaded, metadata
 
 
 def model_metadata(model: Model, step: int | None = None) -> dict[str, str]:
@@ -114,18 +114,10 @@ def save(model: Model, path: str | Path, step: int | None = None) -> Path:
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """The igm metadata of a checkpoint without loading its tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist: give the path of a .safetensors file")
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-    except (SafetensorError, ValueError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({exc}): use another checkpoint") from None
-    return _check_metadata(path, metadata)
+    return check_metadata(Path(path), read_file(path, tensors=False)[1])
 
 
-def _check_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
+def check_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
     missing = [k for k in ("igm.format", "igm.model", "igm.config", "igm.data") if k not in metadata]
     if missing:
         raise CheckpointError(
@@ -154,7 +146,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
 
     path = Path(path)
     tensors, metadata = read_file(path)
-    metadata = _check_metadata(path, metadata)
+    metadata = check_metadata(path, metadata)
     name = metadata["igm.model"]
     plugin = metadata.get("igm.plugin") or f"igm-{name}"
     try:

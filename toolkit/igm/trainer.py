@@ -257,7 +257,7 @@ class Trainer:
                 f"{model_path} (step {metadata.get('igm.step')}) and {state_path} (step {state_meta.get('igm.step')}) "
                 "disagree; the run was interrupted while saving: start a new run"
             )
-        checkpoint.load_state(self.model, tensors, model_path, checkpoint._check_metadata(model_path, metadata))
+        checkpoint.load_state(self.model, tensors, model_path, checkpoint.check_metadata(model_path, metadata))
         self.step = int(state_meta["igm.step"])
         for player, opt in zip(self.players, self.optimizers):
             checkpoint.load_optimizer_state(
