@@ -53,6 +53,11 @@ class PluginInfo:
         }
 
 
+def one_line(text: str) -> str:
+    """Collapse an error text (pluggy's can span lines) into one line."""
+    return " ".join(text.split())
+
+
 def _names(var: str) -> set[str] | None:
     raw = os.environ.get(var)
     if raw is None:
@@ -81,6 +86,10 @@ class PluginSet:
     def add(self, module: Any, name: str, dist: str | None = None, version: str | None = None) -> PluginInfo:
         """Register an imported plugin object (a module, or any object with hook functions)."""
         info = PluginInfo(name, dist, version, getattr(module, "__name__", type(module).__name__))
+        taken = self.infos.get(name)
+        if taken is not None:  # report it, but leave the plugin that has the name alone
+            info.error = f"plugin name '{name}' is already taken by {taken.dist or taken.module}"
+            return info
         self.infos[name] = info
         bad = _unknown_hooks(module)
         if bad:
@@ -89,7 +98,7 @@ class PluginSet:
         try:
             self.pm.register(module, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
-            info.error = f"{type(exc).__name__}: {exc}"
+            info.error = one_line(f"{type(exc).__name__}: {exc}")
             return info
         info.hooks = sorted(c.name for c in self.pm.get_hookcallers(module) or [])
         return info
@@ -103,10 +112,13 @@ class PluginSet:
     def load_entry_points(self) -> None:
         allow, deny = _names("IGM_PLUGINS"), _names("IGM_DISABLE_PLUGINS") or set()
         for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
-            if ep.name in self.infos:
-                continue
             dist = getattr(ep, "dist", None)
             dist_name, version = (dist.metadata["Name"], dist.version) if dist else (None, None)
+            if ep.name in self.infos:
+                first = self.infos[ep.name]
+                if first.dist != dist_name and not first.error:
+                    first.error = f"entry point '{ep.name}' is also provided by {dist_name}, which was skipped"
+                continue
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 self.infos[ep.name] = PluginInfo(ep.name, dist_name, version, ep.value, disabled=True)
                 continue
@@ -114,7 +126,7 @@ class PluginSet:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not break the others
                 self.infos[ep.name] = PluginInfo(
-                    ep.name, dist_name, version, ep.value, error=f"failed to import: {type(exc).__name__}: {exc}"
+                    ep.name, dist_name, version, ep.value, error=one_line(f"failed to import: {type(exc).__name__}: {exc}")
                 )
                 continue
             self.add(module, ep.name, dist_name, version)

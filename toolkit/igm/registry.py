@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from igm.errors import UnknownNameError, did_you_mean
+from igm.errors import PluginError, UnknownNameError, did_you_mean
 from igm.hookspecs import KINDS
-from igm.plugins import PluginInfo, PluginSet, load_plugins
+from igm.plugins import PluginInfo, PluginSet, load_plugins, one_line
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 SINGULAR = {"models": "model", "divergences": "divergence", "datasets": "data source", "metrics": "metric", "trainers": "trainer"}
@@ -47,8 +47,14 @@ class Registry:
         staged: list[Component] = []
         problems: list[str] = []
 
+        impls = {
+            caller.name: impl.function
+            for caller in self.plugins.pm.get_hookcallers(plugin) or []
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin
+        }
         for hook, kind in KINDS.items():
-            impl = getattr(plugin, hook, None)
+            impl = impls.get(hook)
             if impl is None:
                 continue
 
@@ -67,7 +73,7 @@ class Registry:
             try:
                 impl(register=register)
             except Exception as exc:  # a plugin's bug is reported against it, not fatal to others
-                problems.append(f"{hook} raised {type(exc).__name__}: {exc}")
+                problems.append(one_line(f"{hook} raised {type(exc).__name__}: {exc}"))
         for comp in staged:
             self.components[comp.kind][comp.name] = comp
             info.registered.append((comp.kind, comp.name))
@@ -115,9 +121,14 @@ def reset_registry() -> None:
 
 
 def add_plugin(plugin: Any, name: str) -> PluginInfo:
-    """Register an in-process plugin (a module or an object with hook functions) and its components."""
+    """Register an in-process plugin (a module or an object with hook functions) and its components.
+
+    A name already in use raises :class:`PluginError`; other problems are recorded on the info.
+    """
     registry = get_registry()
     info = registry.plugins.add(plugin, name, dist=None, version=None)
+    if registry.plugins.infos.get(name) is not info:
+        raise PluginError(info.error or f"plugin name '{name}' is already taken")
     registry._collect(info)
     return info
 

@@ -18,7 +18,7 @@ import torch
 from igm import checkpoint
 from igm import config as cfg
 from igm.data import open_data
-from igm.errors import ConfigError
+from igm.errors import CheckpointError, ConfigError
 from igm.registry import get_registry
 from igm.trainer import METRICS_FILE, RunConfig
 
@@ -92,6 +92,7 @@ def fit_run(
     out = Path(out) if out is not None else default_out(model_name)
     if not resume and any((out / f).exists() for f in (CONFIG_FILE, METRICS_FILE, checkpoint.MODEL_FILE)):
         raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    trainer = trainer_cls(net, source, run, out, progress=progress)  # fails before anything is written
     out.mkdir(parents=True, exist_ok=True)
     resolved = {
         "run": {"model": model_name, "data": data_spec, "trainer": trainer_name, **cfg.to_dict(run)},
@@ -101,7 +102,6 @@ def fit_run(
         out / CONFIG_FILE,
         cfg.to_toml(resolved, header=f"igm run; repeat it with: igm fit --config {out / CONFIG_FILE}").encode(),
     )
-    trainer = trainer_cls(net, source, run, out, progress=progress)
     verb = "resuming" if resume else "training"
     echo(
         f"{verb} {model_name} on {data_spec}: {run.steps} steps, batch {run.batch_size}, seed {run.seed}, "
@@ -127,6 +127,13 @@ def sample_to_file(
     suffix = out.suffix.lower()
     if suffix not in (".png", ".npy", ".safetensors"):
         raise ConfigError(f"--out {out}: use a .png, .npy or .safetensors file name")
+    if out.exists() and out.suffix.lower() == ".safetensors":
+        try:
+            holds_checkpoint = "igm.step" in checkpoint.read_file(out, tensors=False)[1]
+        except CheckpointError:
+            holds_checkpoint = False
+        if holds_checkpoint:
+            raise ConfigError(f"--out {out} is an igm checkpoint or trainer state; choose another file name")
     model = checkpoint.load(path, resolve_device(device))
     gen = model.generator
     labels = None
@@ -174,6 +181,10 @@ def describe_checkpoint(path: Path) -> dict[str, Any]:
     from safetensors import safe_open
 
     meta = checkpoint.read_metadata(path)
+    try:
+        step, data, config = int(meta.get("igm.step", 0)), json.loads(meta["igm.data"]), json.loads(meta["igm.config"])
+    except ValueError as exc:
+        raise CheckpointError(f"{path} has damaged igm metadata ({exc}): use another checkpoint") from None
     counts: dict[str, int] = {}
     with safe_open(str(path), framework="pt") as fh:
         for key in fh.keys():
@@ -187,8 +198,8 @@ def describe_checkpoint(path: Path) -> dict[str, Any]:
         "plugin": f"{meta.get('igm.plugin', '?')} {meta.get('igm.plugin_version', '')}".strip(),
         "igm_version": meta.get("igm.version", "?"),
         "format": meta["igm.format"],
-        "step": int(meta.get("igm.step", 0)),
-        "data": json.loads(meta["igm.data"]),
-        "config": json.loads(meta["igm.config"]),
+        "step": step,
+        "data": data,
+        "config": config,
         "parameters": counts,
     }
