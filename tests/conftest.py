@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,3 +20,18 @@ def mnist_path() -> Path:
             pytest.fail(f"CI must have real MNIST at {SHARED_MNIST}")
         pytest.skip(f"real MNIST not found at {SHARED_MNIST}")
     return SHARED_MNIST
+
+
+def write_fake_dist(site: Path, entry: str, dist: str, version: str, module: str, source: str) -> None:
+    """What pip leaves behind: a module and NAME-VERSION.dist-info with METADATA and entry points."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[igm]\n{entry} = {module}\n")
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+@pytest.fixture(scope="session")
+def fake_dist():
+    """``fake_dist(site, entry, dist, version, module, source)`` writes an installed-looking plugin."""
+    return write_fake_dist

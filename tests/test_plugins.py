@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -440,21 +439,12 @@ FAKE_DISTS = {
 }
 
 
-def write_fake_dist(site: Path, entry: str, dist: str, version: str, module: str, source: str) -> None:
-    """What pip leaves behind: a module and NAME-VERSION.dist-info with METADATA and entry points."""
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[igm]\n{entry} = {module}\n")
-    (site / f"{module}.py").write_text(textwrap.dedent(source))
-
-
 @pytest.fixture(scope="module")
-def discovered(tmp_path_factory):
+def discovered(tmp_path_factory, fake_dist):
     """Run the installed igm script against the fake distributions, all commands concurrently."""
     site = tmp_path_factory.mktemp("site")
     for entry, spec in FAKE_DISTS.items():
-        write_fake_dist(site, entry, *spec)
+        fake_dist(site, entry, *spec)
     base = {k: v for k, v in os.environ.items() if k not in ("IGM_PLUGINS", "IGM_DISABLE_PLUGINS")}
     base.update(PYTHONPATH=str(site), OMP_NUM_THREADS="1")
     commands = {

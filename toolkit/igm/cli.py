@@ -128,24 +128,54 @@ def fit(
     trainer: Optional[str] = typer.Option(None, "--trainer", help="Registered trainer (default: default)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
+    nproc: int = typer.Option(1, "--nproc", help="Data-parallel worker processes on this machine (torchrun)."),
+    backend: str = typer.Option("auto", "--backend", help="Distributed backend: auto (nccl on CUDA, else gloo), gloo, nccl."),
 ) -> None:
     """Train MODEL on a data source; writes a checkpoint, metrics.jsonl and sample pictures."""
-    from igm.runs import fit_run
+    import os
 
-    for name, value in (("--steps", steps), ("--batch-size", batch_size)):
+    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--nproc", nproc)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value}")
-    fit_run(
-        model=model,
-        data=data,
-        config_file=config_file,
-        sets=sets or [],
-        out=out,
-        resume=resume,
-        progress=not quiet,
-        flags={"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer},
-        echo=lambda line: typer.echo(line, err=True),
-    )
+    if backend not in ("auto", "gloo", "nccl"):
+        raise ConfigError(f"unknown --backend '{backend}': use auto, gloo or nccl")
+    flags = {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer}
+    args = dict(model=model, data=data, config_file=config_file, sets=sets or [], out=out, resume=resume, flags=flags)
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        from igm.distributed import launch
+        from igm.runs import plan_fit
+
+        plan = plan_fit(**args)  # bad input fails here, once, before any worker starts
+        worker = _worker_argv(args, plan.out, quiet, backend)
+        raise typer.Exit(launch(nproc, worker))
+    from igm import distributed
+    from igm.runs import fit_run
+
+    ctx = distributed.init_from_env(backend)
+    try:
+        fit_run(**args, progress=not quiet, echo=lambda line: typer.echo(line, err=True), dist=ctx)
+    except BaseException as exc:
+        if not isinstance(exc, typer.Exit) and distributed.report_worker_error(exc, ctx):
+            raise typer.Exit(exc.exit_code if isinstance(exc, IgmError) else 1) from None
+        raise
+    finally:
+        distributed.shutdown(ctx)
+
+
+def _worker_argv(args: dict[str, Any], out: Path, quiet: bool, backend: str) -> list[str]:
+    """The ``igm fit`` command line each worker runs (the same run, with --out fixed)."""
+    argv = ["fit"] + ([args["model"]] if args["model"] else [])
+    if args["data"]:
+        argv += ["--data", args["data"]]
+    if args["config_file"]:
+        argv += ["--config", str(args["config_file"])]
+    for pair in args["sets"]:
+        argv += ["--set", pair]
+    for key, value in args["flags"].items():
+        if value is not None:
+            argv += [f"--{key.replace('_', '-')}", str(value)]
+    argv += ["--out", str(out), "--backend", backend] + (["--resume"] if args["resume"] else [])
+    return argv + (["--quiet"] if quiet else [])
 
 
 # ---- igm sample / eval / info ------------------------------------------------------------

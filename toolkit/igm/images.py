@@ -41,6 +41,10 @@ TEXT_COLOR = (110, 110, 110)
 BAR_COLOR = (140, 175, 220)
 BAR_EDGE = (90, 125, 175)
 CURVE_COLOR = (215, 35, 35)
+PALETTE = (  # class colours of a labelled scatter
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+)
 QUANTILES = (0.005, 0.995)  # robust plotting range: ignore the outer 0.5% on each side
 
 
@@ -159,8 +163,11 @@ def scatter(
     reference: ArrayLike | None = None,
     size: int = 512,
     bounds: tuple[float, float, float, float] | None = None,
+    labels: ArrayLike | None = None,
 ) -> Image.Image:
     """Square scatter plot of ``points`` (N, 2): small blue dots on white, light axes through 0.
+
+    With ``labels`` (N,) integers, each class gets its own colour (a fixed palette, cycled).
 
     ``reference`` points (M, 2), e.g. mixture means, are drawn as red crosses on top.
     ``bounds`` is ``(xmin, xmax, ymin, ymax)``; by default :func:`scatter_bounds` (robust to
@@ -192,11 +199,17 @@ def scatter(
     draw.text((4, size - 14), f"x {_fmt(xmin)}..{_fmt(xmax)}   y {_fmt(ymin)}..{_fmt(ymax)}", fill=TEXT_COLOR)
 
     canvas = np.array(img)  # (size, size, 3) uint8
-    pix = np.rint(to_pixels(pts[np.isfinite(pts).all(axis=1)])).astype(np.int64)  # (M, 2)
+    finite = np.isfinite(pts).all(axis=1)
+    pix = np.rint(to_pixels(pts[finite])).astype(np.int64)  # (M, 2)
+    if labels is None:
+        colors = np.broadcast_to(np.array(POINT_COLOR, dtype=np.uint8), (len(pix), 3))
+    else:
+        lab = _numpy(labels).astype(np.int64).reshape(-1)[finite]
+        colors = np.array(PALETTE, dtype=np.uint8)[lab % len(PALETTE)]  # (M, 3)
     for dc, dr in ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)):  # a 5-pixel "+" dot per point
         c, r = pix[:, 0] + dc, pix[:, 1] + dr
         keep = (c >= 0) & (c < size) & (r >= 0) & (r < size)
-        canvas[r[keep], c[keep]] = POINT_COLOR
+        canvas[r[keep], c[keep]] = colors[keep]
     img = Image.fromarray(canvas)
 
     if ref is not None and len(ref):
@@ -353,6 +366,79 @@ def save_samples(
     else:
         raise ValueError(f"unknown sample kind {kind!r}; choose 'points', 'vector' or 'image'")
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    try:
+        img.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- per class
+
+
+def class_samples(
+    sampler: Any, per_class: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """``per_class`` samples of every class from a conditional generator, class by class.
+
+    Returns ``x`` (K * per_class, *event_shape) and its labels (K * per_class,) = 0,0,..,1,1,..
+    so that a grid with ``per_class`` images per row has one row per class.
+    """
+    k = getattr(sampler, "num_classes", None)
+    if not k:
+        raise ValueError("a per-class grid needs a conditional generator (one trained with labels)")
+    if per_class < 1:
+        raise ValueError(f"per_class must be positive, got {per_class}")
+    labels = repeat(torch.arange(k), "k -> (k n)", n=per_class)  # (K*n,)
+    with torch.no_grad():
+        x = sampler.sample(labels.shape[0], labels=labels, generator=generator)
+    return x, labels
+
+
+def class_grid(
+    x: Tensor,
+    labels: Tensor,
+    per_class: int,
+    kind: str,
+    reference: ArrayLike | None = None,
+    value_range: tuple[float, float] | None = None,
+) -> Image.Image:
+    """The picture of :func:`class_samples`: one row per class for images, colours per class for points."""
+    t = x.detach().to("cpu", torch.float32)
+    if kind == "points" and t.reshape(t.shape[0], -1).shape[1] >= 2:
+        return scatter(t.reshape(t.shape[0], -1)[:, :2], reference=reference, labels=labels)
+    if kind == "vector":
+        d = t.reshape(t.shape[0], -1).shape[1]
+        s = math.isqrt(d)
+        if s * s != d:
+            raise ValueError(f"a per-class grid of {d}-d vectors needs a square dimension")
+        t = rearrange(t.reshape(t.shape[0], -1), "n (c h w) -> n c h w", c=1, h=s, w=s)
+    elif kind != "image":
+        raise ValueError(f"no per-class picture for {kind!r} samples of shape {tuple(x.shape)}")
+    side = max(t.shape[-2:])
+    vr = value_range or _auto_value_range(t)
+    return image_grid(t, nrow=per_class, value_range=vr, scale=max(1, 32 // side))
+
+
+def save_class_grid(
+    sampler: Any,
+    per_class: int,
+    kind: str,
+    path: str | Path,
+    reference: ArrayLike | None = None,
+    value_range: tuple[float, float] | None = None,
+    generator: torch.Generator | None = None,
+) -> Path:
+    """Draw :func:`class_samples` and write :func:`class_grid` to ``path`` (atomically); returns it.
+
+    This is what ``igm sample CHECKPOINT --per-class N --out grid.png`` calls.
+    """
+    x, labels = class_samples(sampler, per_class, generator)
+    img = class_grid(x, labels, per_class, kind, reference, value_range)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")
     try:

@@ -126,6 +126,67 @@ class AdversarialConfig:
             raise ValueError("latent_dim must be positive (or 0 for the default)")
 
 
+@dataclass
+class GeneratorConfig:
+    """The generator network and optimizer of a critic-free family (SIG, MMD, ...).
+
+    The field names are those of :class:`AdversarialConfig`, so that one set of ``--set``
+    overrides picks the same generator for every family.
+    """
+
+    network: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: dcgan for images, mlp otherwise
+    latent_dim: int = 0  # 0: 10 for an MLP, 256 for a DCGAN
+    g_hidden: tuple[int, ...] = (100, 100)  # MLP generator hidden sizes
+    g_activation: str = "relu"
+    g_batchnorm: bool = False
+    maxout_pieces: int = 5
+    g_width: float = 1.0  # DCGAN width multiplier
+    lr_g: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+    def __post_init__(self) -> None:
+        if self.latent_dim < 0:
+            raise ValueError("latent_dim must be positive (or 0 for the default)")
+
+
+def resolve_network(config: Any, data: DataInfo) -> Any:
+    """``config`` with ``network="auto"`` and ``latent_dim=0`` replaced by their values for ``data``."""
+    network = config.network
+    if network == "auto":
+        network = "dcgan" if data.kind == "image" else "mlp"
+    latent = config.latent_dim or (256 if network == "dcgan" else 10)
+    return dataclasses.replace(config, network=network, latent_dim=latent)
+
+
+def generator_net(
+    config: Any,
+    data: DataInfo,
+    num_classes: int | None = None,
+    out_shape: tuple[int, ...] | None = None,
+    out_act: str | None | Literal["data"] = "data",
+) -> nn.Module:
+    """The generator network a (resolved) Generator/AdversarialConfig describes for ``data``.
+
+    ``out_act="data"`` squashes the output into the data's value range (see :func:`out_activation`).
+    """
+    from igm.nn import MLP, DCGANGenerator
+
+    act = out_activation(data) if out_act == "data" else out_act
+    if config.network == "dcgan":
+        return DCGANGenerator(config.latent_dim, data.event_shape, config.g_width, num_classes, act)
+    return MLP(
+        (config.latent_dim,),
+        out_shape or data.event_shape,
+        config.g_hidden,
+        activation=config.g_activation,
+        batchnorm=config.g_batchnorm,
+        maxout_pieces=config.maxout_pieces,
+        num_classes=num_classes,
+        out_activation=act,
+    )
+
+
 def divergence_options(divergence_cls: type, config: Any) -> dict[str, Any]:
     """The divergence's own config fields, read from model config fields of the same name."""
     names = {f.name for f in dataclasses.fields(divergence_cls.Config)}
@@ -141,11 +202,8 @@ class AdversarialModel(Model):
         from igm.errors import ConfigError
         from igm.registry import get_registry
 
-        network = config.network
-        if network == "auto":
-            network = "dcgan" if data.kind == "image" else "mlp"
-        latent = config.latent_dim or (256 if network == "dcgan" else 10)
-        config = dataclasses.replace(config, network=network, latent_dim=latent)
+        config = resolve_network(config, data)
+        latent = config.latent_dim
         super().__init__(config, data)
         if config.conditional and not data.num_classes:
             raise ConfigError(f"conditional=true needs a labelled data source; '{data.name}' has no labels")
@@ -160,21 +218,7 @@ class AdversarialModel(Model):
         self.critic = self.build_critic()
 
     def build_generator_net(self, out_shape: tuple[int, ...] | None = None) -> nn.Module:
-        from igm.nn import MLP, DCGANGenerator
-
-        c, data = self.config, self.data
-        if c.network == "dcgan":
-            return DCGANGenerator(c.latent_dim, data.event_shape, c.g_width, self.num_classes, out_activation(data))
-        return MLP(
-            (c.latent_dim,),
-            out_shape or data.event_shape,
-            c.g_hidden,
-            activation=c.g_activation,
-            batchnorm=c.g_batchnorm,
-            maxout_pieces=c.maxout_pieces,
-            num_classes=self.num_classes,
-            out_activation=out_activation(data),
-        )
+        return generator_net(self.config, self.data, self.num_classes, out_shape)
 
     def build_critic(self) -> nn.Module:
         from igm.nn import MLP, DCGANDiscriminator

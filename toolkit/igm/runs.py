@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,14 @@ import torch
 
 from igm import checkpoint
 from igm import config as cfg
-from igm.data import open_data
+from igm.data import DataSource, open_data
+from igm.distributed import SINGLE, DistContext
 from igm.errors import CheckpointError, ConfigError
+from igm.models import Model
 from igm.registry import get_registry
 from igm.trainer import METRICS_FILE, RunConfig
 
 CONFIG_FILE = "config.toml"
-RUN_KEYS = ("model", "data", "trainer")  # [run] keys that are not RunConfig fields
 
 
 def default_out(model: str) -> Path:
@@ -37,24 +39,37 @@ def default_out(model: str) -> Path:
 
 
 def _tables(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    unknown = sorted(set(doc) - {"run", "model"})
+    """The [run] and [model] tables of a config file ([distributed] is informational)."""
+    unknown = sorted(set(doc) - {"run", "model", "distributed"})
     if unknown:
         raise ConfigError(f"{source}: unknown table or key {', '.join(unknown)}; use [run] and [model] tables")
     return dict(doc.get("run", {})), dict(doc.get("model", {}))
 
 
-def fit_run(
+@dataclass
+class FitPlan:
+    """A checked, built run: everything ``igm fit`` needs before it writes anything."""
+
+    model_name: str
+    data_spec: str
+    trainer_name: str
+    run: RunConfig
+    source: DataSource
+    model: Model
+    out: Path
+    resume: bool
+
+
+def plan_fit(
     model: str | None,
     data: str | None,
     config_file: Path | None = None,
     sets: list[str] | None = None,
     out: Path | None = None,
     resume: bool = False,
-    progress: bool = True,
     flags: dict[str, Any] | None = None,
-    echo: Callable[[str], None] = print,
-) -> Path:
-    """Train (or resume) a run; returns the run directory."""
+) -> FitPlan:
+    """Resolve and check every setting, load the data and build the model; write nothing."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     overrides = cfg.parse_sets(sets)
     if resume:
@@ -81,37 +96,73 @@ def fit_run(
         raise ConfigError(f"name a data source: igm fit {model_name} --data SOURCE (see 'igm list datasets')")
     registry = get_registry()
     model_cls = registry.get("models", model_name)
-    trainer_cls = registry.get("trainers", trainer_name)
+    registry.get("trainers", trainer_name)
     seed = cfg.build(RunConfig, {"seed": run_tbl.get("seed", 0)}, what="run").seed
     source = open_data(data_spec, seed)
     run = cfg.build(RunConfig, {**model_cls.run_defaults(source.info), **run_tbl}, what="run")
     torch.manual_seed(run.seed)  # network initialisation is part of the seeded run
     model_config = cfg.build(model_cls.Config, {**model_tbl, **overrides}, what=f"'{model_name}' model config")
     net = model_cls(model_config, source.info)
-
     out = Path(out) if out is not None else default_out(model_name)
     if not resume and any((out / f).exists() for f in (CONFIG_FILE, METRICS_FILE, checkpoint.MODEL_FILE)):
         raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
-    trainer = trainer_cls(net, source, run, out, progress=progress)  # fails before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    resolved = {
-        "run": {"model": model_name, "data": data_spec, "trainer": trainer_name, **cfg.to_dict(run)},
-        "model": cfg.to_dict(net.config),
-    }
-    checkpoint.write_atomic(
-        out / CONFIG_FILE,
-        cfg.to_toml(resolved, header=f"igm run; repeat it with: igm fit --config {out / CONFIG_FILE}").encode(),
+    return FitPlan(model_name, data_spec, trainer_name, run, source, net, out, resume)
+
+
+def run_plan(
+    plan: FitPlan, progress: bool = True, dist: DistContext = SINGLE, echo: Callable[[str], None] = print
+) -> Path:
+    """Train (or resume) a planned run; rank 0 alone writes and talks. Returns the run directory."""
+    out, run = plan.out, plan.run
+    trainer_cls = get_registry().get("trainers", plan.trainer_name)
+    trainer = trainer_cls(plan.model, plan.source, run, out, progress=progress, dist=dist)  # fails before writing
+    dist.barrier()  # every rank has checked the run directory before rank 0 writes into it
+    say = echo if dist.is_main else (lambda line: None)
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        resolved = {
+            "run": {"model": plan.model_name, "data": plan.data_spec, "trainer": plan.trainer_name, **cfg.to_dict(run)},
+            "model": cfg.to_dict(plan.model.config),
+            "distributed": {
+                "world_size": dist.world_size,
+                "batch_size_per_rank": run.batch_size,
+                "global_batch_size": run.batch_size * dist.world_size,
+                "backend": dist.backend or "none",
+            },
+        }
+        checkpoint.write_atomic(
+            out / CONFIG_FILE,
+            cfg.to_toml(resolved, header=f"igm run; repeat it with: igm fit --config {out / CONFIG_FILE}").encode(),
+        )
+    batch = f"batch {run.batch_size}" + (
+        f" per rank x {dist.world_size} ranks = {run.batch_size * dist.world_size}" if dist.enabled else ""
     )
-    verb = "resuming" if resume else "training"
-    echo(
-        f"{verb} {model_name} on {data_spec}: {run.steps} steps, batch {run.batch_size}, seed {run.seed}, "
-        f"{trainer.device} -> {out}"
+    say(
+        f"{'resuming' if plan.resume else 'training'} {plan.model_name} on {plan.data_spec}: {run.steps} steps, "
+        f"{batch}, seed {run.seed}, {trainer.device} -> {out}"
     )
-    last = trainer.fit(resume=resume)
+    last = trainer.fit(resume=plan.resume)
     losses = "  ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "elapsed_s", "steps_per_s"))
-    echo(f"done: step {trainer.step}  {losses}")
-    echo(f"wrote {out / checkpoint.MODEL_FILE}, {out / METRICS_FILE}, {out / 'samples.png'}")
+    say(f"done: step {trainer.step}  {losses}")
+    say(f"wrote {out / checkpoint.MODEL_FILE}, {out / METRICS_FILE}, {out / 'samples.png'}")
     return out
+
+
+def fit_run(
+    model: str | None,
+    data: str | None,
+    config_file: Path | None = None,
+    sets: list[str] | None = None,
+    out: Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    flags: dict[str, Any] | None = None,
+    echo: Callable[[str], None] = print,
+    dist: DistContext = SINGLE,
+) -> Path:
+    """Plan and run ``igm fit`` in this process (one rank of a distributed run when ``dist`` says so)."""
+    plan = plan_fit(model, data, config_file, sets, out, resume, flags)
+    return run_plan(plan, progress, dist, echo)
 
 
 def _generator_seed(seed: int) -> torch.Generator:

@@ -13,7 +13,10 @@ keeps the run's promises:
 - exact resume: a run stopped after step k and resumed reaches the same tensors, bit for bit
   on CPU, as a run that never stopped;
 - a non-finite loss stops the run with an error naming the player and step, and the last good
-  checkpoint stays as it was.
+  checkpoint stays as it was;
+- data parallel over several processes (:mod:`igm.distributed`): each player's loss runs inside
+  its own DistributedDataParallel, each rank reads its own shard of the data with its own seed,
+  and rank 0 alone writes files; the trainer state holds every rank's RNG and data position.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from torch import Tensor
 
 from igm import checkpoint
 from igm.data.base import DataSource
+from igm.distributed import SINGLE, DistContext, PlayerLoss, wrap_player
 from igm.errors import CheckpointError, ConfigError, TrainingError
 from igm.models import Model
 from igm.progress import ProgressBar
@@ -61,9 +65,9 @@ class RunConfig:
                 raise ValueError(f"{key} must be 0 or positive, got {getattr(self, key)}")
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -91,12 +95,15 @@ class Trainer:
         run: RunConfig | None = None,
         out_dir: str | Path | None = None,
         progress: bool = True,
+        dist: DistContext | None = None,
     ) -> None:
         self.run = run or RunConfig()
         self.model, self.data = model, data
+        self.dist = dist or SINGLE
+        self.main = self.dist.is_main
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.progress = progress
-        self.device = resolve_device(self.run.device)
+        self.progress = progress and self.main
+        self.device = resolve_device(self.run.device, self.dist.local_rank)
         self.model.to(self.device).train()
         self.players = model.players()
         if not self.players:
@@ -106,7 +113,12 @@ class Trainer:
         trainable = [q for q in model.parameters() if q.requires_grad]
         # parameters to freeze while each player steps, so backward skips the other players
         self.others = [[q for q in trainable if id(q) not in ids] for ids in mine]
-        self.stream = data.stream(self.run.batch_size, self.run.seed)
+        # each player's loss as a module; under DDP, one wrapper per player that syncs only its parameters
+        self.losses = [
+            wrap_player(model, p.parameters, p.name, self.device) if self.dist.enabled else PlayerLoss(model, p.name)
+            for p in self.players
+        ]
+        self.stream = data.stream(self.run.batch_size, self.run.seed, self.dist.rank, self.dist.world_size)
         self.step = 0
         self.preview_noise_seed = self.run.seed + 12345
 
@@ -115,7 +127,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One round: every player steps ``player.steps`` times. Returns each player's last loss."""
         losses: dict[str, float] = {}
-        for player, opt, others in zip(self.players, self.optimizers, self.others):
+        for player, opt, others, player_loss in zip(self.players, self.optimizers, self.others, self.losses):
             for q in others:
                 q.requires_grad_(False)
             try:
@@ -123,7 +135,7 @@ class Trainer:
                     x, y = next(self.stream)
                     x = x.to(self.device, non_blocking=True)
                     y = None if y is None else y.to(self.device, non_blocking=True)
-                    loss, extras = loss_and_logs(self.model.loss(player.name, (x, y)))
+                    loss, extras = loss_and_logs(player_loss((x, y)))
                     value = loss.item()
                     if not math.isfinite(value):
                         raise TrainingError(
@@ -187,25 +199,27 @@ class Trainer:
     # ---- files -------------------------------------------------------------------------
 
     def _start(self) -> None:
-        torch.manual_seed(self.run.seed)
+        torch.manual_seed(self.run.seed + self.dist.rank)  # each rank draws its own noise
         if self.out_dir is None:
             return
         if (self.out_dir / checkpoint.MODEL_FILE).exists() or (self.out_dir / METRICS_FILE).exists():
             raise ConfigError(
                 f"{self.out_dir} already holds a run: pass --resume to continue it, or choose another --out"
             )
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        (self.out_dir / METRICS_FILE).write_text("")
+        self.dist.barrier()  # every rank has checked before rank 0 writes
+        if self.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / METRICS_FILE).write_text("")
 
     def _log(self, entry: dict[str, Any]) -> None:
-        if self.out_dir is None:
+        if self.out_dir is None or not self.main:
             return
         with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
 
     def write_samples(self, step: int | None) -> Path | None:
         """A picture of samples from fixed noise (BatchNorm in eval mode; the RNGs are untouched)."""
-        if self.out_dir is None:
+        if self.out_dir is None or not self.main:
             return None
         from igm.images import save_samples
 
@@ -221,25 +235,38 @@ class Trainer:
         reference = torch.tensor(info.extra["means"]) if "means" in info.extra else None
         return save_samples(x, info.kind, self.out_dir / name, reference=reference, value_range=info.value_range)
 
-    def state_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
-        tensors: dict[str, Tensor] = {"rng.torch": torch.get_rng_state()}
+    def _rank_state(self) -> dict[str, Tensor]:
+        """This rank's RNG states and data-stream position."""
+        state = {"rng.torch": torch.get_rng_state()}
         if self.device.type == "cuda":
-            for i, state in enumerate(torch.cuda.get_rng_state_all()):
-                tensors[f"rng.cuda.{i}"] = state
-        meta: dict[str, str] = {"igm.step": str(self.step), "igm.players": json.dumps([p.name for p in self.players])}
+            state["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        state.update({f"data.{k}": v for k, v in self.stream.state_dict().items()})
+        return state
+
+    def state_tensors(self) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """Optimizer states and every rank's RNG and data state (a collective when distributed)."""
+        tensors: dict[str, Tensor] = {}
+        for key, value in self._rank_state().items():
+            for rank, copy in enumerate(self.dist.gather(value)):
+                tensors[key if rank == 0 else f"rank{rank}.{key}"] = copy
+        meta: dict[str, str] = {
+            "igm.step": str(self.step),
+            "igm.players": json.dumps([p.name for p in self.players]),
+            "igm.world_size": str(self.dist.world_size),
+        }
         for player, opt in zip(self.players, self.optimizers):
             opt_tensors, opt_meta = checkpoint.optimizer_state(opt, f"optim.{player.name}")
             tensors.update(opt_tensors)
             meta[f"igm.optim.{player.name}"] = json.dumps(opt_meta)
-        for key, value in self.stream.state_dict().items():
-            tensors[f"data.{key}"] = value
         return tensors, meta
 
     def save(self) -> None:
-        """Write ``trainer.safetensors`` then ``model.safetensors`` for the current step."""
+        """Write ``trainer.safetensors`` then ``model.safetensors`` for the current step (rank 0)."""
         if self.out_dir is None:
             return
         tensors, meta = self.state_tensors()
+        if not self.main:
+            return
         checkpoint.save_tensors(self.out_dir / checkpoint.TRAINER_FILE, tensors, meta)
         checkpoint.save(self.model, self.out_dir / checkpoint.MODEL_FILE, self.step)
 
@@ -257,18 +284,24 @@ class Trainer:
                 f"{model_path} (step {metadata.get('igm.step')}) and {state_path} (step {state_meta.get('igm.step')}) "
                 "disagree; the run was interrupted while saving: start a new run"
             )
+        saved_world = int(state_meta.get("igm.world_size", "1"))
+        if saved_world != self.dist.world_size:
+            raise ConfigError(
+                f"--resume: {self.out_dir} was trained on {saved_world} process(es); resume it with --nproc {saved_world}"
+            )
         checkpoint.load_state(self.model, tensors, model_path, checkpoint.check_metadata(model_path, metadata))
         self.step = int(state_meta["igm.step"])
         for player, opt in zip(self.players, self.optimizers):
             checkpoint.load_optimizer_state(
                 opt, f"optim.{player.name}", state, json.loads(state_meta[f"igm.optim.{player.name}"])
             )
-        self.stream.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("data.")})
-        torch.set_rng_state(state["rng.torch"])
-        cuda = [state[k] for k in sorted(state) if k.startswith("rng.cuda.")]
-        if cuda and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(cuda)
-        self._truncate_metrics()
+        prefix = f"rank{self.dist.rank}." if self.dist.rank else ""  # rank 0's keys carry no prefix
+        self.stream.load_state_dict({k: state[f"{prefix}data.{k}"] for k in self.stream.state_dict()})
+        torch.set_rng_state(state[f"{prefix}rng.torch"])
+        if f"{prefix}rng.cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state[f"{prefix}rng.cuda"], self.device)
+        if self.main:
+            self._truncate_metrics()
 
     def _truncate_metrics(self) -> None:
         path = self.out_dir / METRICS_FILE if self.out_dir else None
