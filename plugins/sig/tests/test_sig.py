@@ -1,0 +1,64 @@
+"""The SIG plugin: the igm.testing contract, its kernel choices, the loss it minimises, annealing and resume."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from igm.divergences import sig_loss
+from igm.errors import ConfigError
+from igm.generators import BernoulliLikelihood, GaussianLikelihood
+from igm.testing import build_model, check_model, toy_images, toy_points
+from igm_sig import annealed_sigma
+
+
+def test_contract_on_points(tmp_path):
+    model = check_model("sig", toy_points(), tmp_path, overrides={"sigma": "0.2", "M": "32", "lr_g": "0.002"})
+    assert isinstance(model.generator.likelihood, GaussianLikelihood)
+    assert model.config.sigma == 0.1  # toy_points declares std 0.1: the default bandwidth follows it
+
+
+def test_contract_on_images_is_bernoulli(tmp_path):
+    model = check_model("sig", toy_images(), tmp_path, overrides={"g_width": "0.5"})
+    assert isinstance(model.generator.likelihood, BernoulliLikelihood)
+    x = model.generator.sample(8)
+    assert set(x.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_bernoulli_refused_on_unbounded_data():
+    with pytest.raises(ConfigError, match="likelihood=gaussian"):
+        build_model("sig", toy_points().info, {"likelihood": "bernoulli"})
+
+
+def test_loss_is_the_finite_mixture_likelihood_of_M_draws():
+    data = toy_points()
+    model = build_model("sig", data.info, {"M": "7", "sigma": "0.3"})
+    real = data.split("train")[0][:5]
+    torch.manual_seed(1)
+    loss = model.loss("generator", (real, None))
+    torch.manual_seed(1)
+    theta = model.generator.params(7)
+    torch.testing.assert_close(loss, sig_loss(real, theta, 0.3))
+    # and directly: −mean_i log (1/M) Σ_j N(x_i; θ_j, σ²I), in float64
+    x, t = real.double(), theta.detach().double()
+    dens = torch.exp(-((x[:, None] - t[None]) ** 2).sum(-1) / (2 * 0.09)) / (2 * math.pi * 0.09)
+    torch.testing.assert_close(loss.detach().double(), -dens.mean(1).log().mean(), rtol=1e-4, atol=1e-4)
+
+
+def test_anneal_is_geometric_and_stops_at_sigma():
+    assert annealed_sigma(0, 0.05, 1.0, 100) == 1.0
+    assert annealed_sigma(50, 0.05, 1.0, 100) == pytest.approx(math.sqrt(0.05))
+    assert annealed_sigma(100, 0.05, 1.0, 100) == 0.05
+    assert annealed_sigma(10, 0.05, 0.0, 100) == 0.05
+
+
+def test_anneal_counter_is_model_state(tmp_path):
+    data = toy_points()
+    model = build_model("sig", data.info, {"sigma_start": "1.0", "anneal_steps": "10"})
+    model.train()
+    for _ in range(4):
+        model.loss("generator", (data.split("train")[0][:8], None))
+    assert int(model.step) == 4 and "step" in model.state_dict()
+    assert model.current_sigma() == pytest.approx(annealed_sigma(4, 0.1, 1.0, 10))
