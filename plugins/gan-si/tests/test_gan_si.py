@@ -1,0 +1,63 @@
+"""The GAN-SI plugin: contract, the sign and value of the regulariser, automatic λ and WGAN-GP-SI."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from igm import checkpoint
+from igm.testing import build_model, check_model, toy_points
+from igm_gan_si import gaussian_log_norm
+
+
+def test_contract_on_points(tmp_path):
+    model = check_model("gan-si", toy_points(), tmp_path, overrides={"lam": "0.5", "sigma": "0.2", "lr_g": "0.002"})
+    assert model.config.sigma == 0.1  # toy_points declares std 0.1
+
+
+def test_contract_wgan_gp_si(tmp_path):
+    check_model("gan-si", toy_points(), tmp_path, overrides={"divergence": "wasserstein", "lam_auto": "true"})
+
+
+def test_generator_loss_is_gan_plus_lambda_times_mixture_nll():
+    data = toy_points()
+    model = build_model("gan-si", data.info, {"lam": "0.3", "sigma": "0.5"})
+    real = data.split("train")[0][:6]
+    fake = model.generator.sample(5)
+    out = model.generator_loss(real, fake, None)
+    gan = torch.nn.functional.softplus(-model.critic(fake)).mean()
+    x, t = real.double(), fake.detach().double()
+    dens = torch.exp(-((x[:, None] - t[None]) ** 2).sum(-1) / (2 * 0.25)) / (2 * math.pi * 0.25)
+    h = -dens.mean(1).log().mean()
+    torch.testing.assert_close(out["si"].double(), h, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out["loss"], gan + 0.3 * out["si"])
+
+
+def test_regulariser_pulls_samples_towards_the_data():
+    """The sign of eq. 12: a gradient step on λ·H_M moves a generated point closer to the data."""
+    data = toy_points()
+    model = build_model("gan-si", data.info, {"sigma": "1.0"})
+    real = torch.tensor([[2.0, 2.0]])
+    fake = torch.tensor([[1.0, 1.0]], requires_grad=True)
+    model.si_loss(real, fake).backward()
+    moved = fake.detach() - 0.1 * fake.grad
+    assert (moved - real).norm() < (fake.detach() - real).norm()
+
+
+def test_auto_lambda_is_measured_once_and_saved(tmp_path):
+    data = toy_points()
+    model = build_model("gan-si", data.info, {"lam_auto": "true"})
+    model.train()
+    assert float(model.lam_value) == 0.0
+    real = data.split("train")[0][:16]
+    fake = model.generator.sample(16)
+    out = model.generator_loss(real, fake, None)
+    energy = out["si"] + gaussian_log_norm(2, model.config.sigma)
+    assert energy >= 0
+    torch.testing.assert_close(out["lam"], (out["gan"].abs() / energy).float())
+    lam = float(model.lam_value)
+    model.generator_loss(real, model.generator.sample(16), None)
+    assert float(model.lam_value) == lam  # fixed after the first batch
+    checkpoint.save(model, tmp_path / "m.safetensors", step=1)
+    assert float(checkpoint.load(tmp_path / "m.safetensors").lam_value) == lam
