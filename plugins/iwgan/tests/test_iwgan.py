@@ -1,0 +1,54 @@
+"""The IWGAN plugin: contract (unconditional and IWCGAN), weights against the formula, the weighted loss."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from igm.errors import ConfigError
+from igm.testing import build_model, check_model, toy_images, toy_points
+from igm_iwgan import importance_weights
+
+
+def test_contract_on_points(tmp_path):
+    check_model("iwgan", toy_points(), tmp_path, overrides={"k": "8", "lr_g": "0.002"})
+
+
+def test_contract_iwcgan_on_images(tmp_path):
+    model = check_model("iwgan", toy_images(), tmp_path, overrides={"g_width": "0.5"})
+    assert model.config.network == "dcgan"
+    cond = build_model("iwgan", toy_images().info, {"conditional": "true", "g_width": "0.5"})
+    assert cond.generator.num_classes == 10
+
+
+def test_weights_equal_the_formula_on_a_fixed_discriminator():
+    torch.manual_seed(0)
+    model = build_model("iwgan", toy_points().info, {"k": "4"})
+    fake = torch.randn(8, 2)
+    with torch.no_grad():
+        d = torch.sigmoid(model.critic(fake)).double()  # D(x)
+    ratio = d / (1 - d)
+    expected = torch.cat([ratio[:4] / ratio[:4].sum(), ratio[4:] / ratio[4:].sum()])
+    w = importance_weights(model.critic(fake), 4)
+    torch.testing.assert_close(w.double(), expected, rtol=1e-5, atol=1e-7)
+    assert not w.requires_grad
+
+
+def test_generator_loss_is_the_weighted_non_saturating_loss():
+    torch.manual_seed(0)
+    model = build_model("iwgan", toy_points().info)
+    fake = model.generator.sample(6)
+    logits = model.critic(fake)
+    w = torch.softmax(logits.detach(), 0)
+    expected = (w * torch.nn.functional.softplus(-logits)).sum()
+    torch.testing.assert_close(model.generator_loss(None, fake, None), expected)
+    # uniform weights (a constant critic) give back the plain non-saturating GAN loss
+    assert torch.allclose(importance_weights(torch.zeros(6), 3), torch.full((6,), 1 / 3))
+
+
+def test_wasserstein_and_bad_k_are_refused():
+    with pytest.raises(ConfigError, match="divergence=jsd"):
+        build_model("iwgan", toy_points().info, {"divergence": "wasserstein"})
+    model = build_model("iwgan", toy_points().info, {"k": "5"})
+    with pytest.raises(ConfigError, match="multiple of k"):
+        model.generator_loss(None, model.generator.sample(8), None)
