@@ -155,11 +155,11 @@ def fit(
     try:
         fit_run(**args, progress=not quiet, echo=lambda line: typer.echo(line, err=True), dist=ctx)
     except BaseException as exc:
+        distributed.shutdown(ctx, clean=False)
         if not isinstance(exc, typer.Exit) and distributed.report_worker_error(exc, ctx):
             raise typer.Exit(exc.exit_code if isinstance(exc, IgmError) else 1) from None
         raise
-    finally:
-        distributed.shutdown(ctx)
+    distributed.shutdown(ctx)
 
 
 def _worker_argv(args: dict[str, Any], out: Path, quiet: bool, backend: str) -> list[str]:
