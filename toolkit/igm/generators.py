@@ -15,6 +15,7 @@ draw them uniformly. Passing a seeded ``torch.Generator`` makes a draw reproduci
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -31,9 +32,8 @@ class Generator(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        for tensor in [*self.parameters(), *self.buffers()]:
-            return tensor.device
-        return torch.device("cpu")
+        first = next(itertools.chain(self.parameters(), self.buffers()), None)
+        return first.device if first is not None else torch.device("cpu")
 
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError

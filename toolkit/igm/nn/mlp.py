@@ -154,6 +154,9 @@ class MLP(nn.Module):
         layers.append(make_out_activation(out_activation))
         self.net = nn.Sequential(*layers)
 
+        # reshapes only where the shapes need them (a flat vector in and out needs none: no per-call cost)
+        self._flatten_in = len(self.in_shape) != 1
+        self._unflatten_out = self.out_shape != (out_features,)
         # einops pattern that unflattens (N, prod(out_shape)) to (N, *out_shape)
         names = [f"d{i}" for i in range(len(self.out_shape))]
         self._out_pattern = f"n ({' '.join(names)}) -> n {' '.join(names)}" if names else "n 1 -> n"
@@ -167,8 +170,10 @@ class MLP(nn.Module):
         if tuple(x.shape[1:]) != self.in_shape:
             want = ", ".join(map(str, ("N", *self.in_shape)))
             raise ValueError(f"MLP expects input of shape ({want}), got {tuple(x.shape)}")
-        h = rearrange(x, "n ... -> n (...)")  # (N, prod(in_shape))
+        h = rearrange(x, "n ... -> n (...)") if self._flatten_in else x  # (N, prod(in_shape))
         if self.num_classes is not None:
             h = torch.cat([h, label_features(labels, self.num_classes, h)], dim=1)  # (N, D + K)
         y = self.net(h)  # (N, prod(out_shape))
+        if not self._unflatten_out:
+            return y
         return rearrange(y, self._out_pattern, **self._out_sizes)  # (N, *out_shape)
