@@ -181,3 +181,28 @@ def test_example_plugin_passes_the_contract(tmp_path, example_plugin):
     model = check_model("lsgan", toy_points(), tmp_path, overrides={"divergence": "hinge"})
     assert model.divergence.name == "least-squares"
     assert type(build_model("gan", toy_points().info, {"divergence": "hinge"}).divergence).__name__ == "Hinge"
+
+
+# ---- seed toy demos: each writes a PNG and checks its own numbers (exit status 0) ----------
+
+
+@pytest.mark.parametrize(
+    "name, args, expect",
+    [
+        ("sig_theorem1.py", ["--points", "6"], "max |m_k/M - n_k/N|"),
+        ("implicit_densities.py", ["--steps", "30"], "autograd density TV"),
+        ("mode_collapse.py", ["--steps", "20"], "gan     near (0.1)"),
+    ],
+)
+def test_seed_demo_runs_and_writes_its_png(tmp_path, name, args, expect):
+    out = tmp_path / name.replace(".py", ".png")
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args, "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert expect in result.stdout
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if name == "mode_collapse.py" and "gan-si" in get_registry().names("models"):
+        assert "gan-si  near (0.1)" in result.stdout
