@@ -17,6 +17,8 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
 
 * ``sigma``: the mixture bandwidth; 0 means the data's component std when the source declares
   one (2-D mixtures), else 0.1.
+* ``sigma_start`` / ``anneal_steps``: as in the sig family, the bandwidth of the loss may start
+  wide and decay geometrically to ``sigma`` (a step counter buffer keeps resume exact).
 * ``lam``: the weight λ; ``lam_auto=true`` instead measures both terms on the first generator
   batch and sets ``λ = |L_GAN| / E_H`` so that they start on the same scale, where ``E_H`` is
   H_M without the Gaussian normalising constant (``−mean_i log mean_j exp(−‖x_i − x̃_j‖²/2σ²)``,
@@ -37,7 +39,7 @@ from torch import Tensor
 
 import igm
 from igm.data import DataInfo
-from igm.divergences import sig_loss
+from igm.divergences.sig import annealed_sigma, sig_loss
 from igm.errors import ConfigError
 from igm.models import AdversarialConfig, AdversarialModel
 
@@ -50,9 +52,11 @@ DEFAULT_SIGMA = 0.1
 class GANSIConfig(AdversarialConfig):
     """GAN-SI settings: every AdversarialConfig field, plus the regulariser's λ and σ."""
 
-    lam: float = 0.05  # λ, the weight of H_M in the generator loss (ignored when lam_auto)
+    lam: float = 1.0  # λ, the weight of H_M in the generator loss (ignored when lam_auto)
     lam_auto: bool = False  # set λ on the first batch so that both terms start on the same scale
     sigma: float = 0.0  # mixture bandwidth; 0: the data's component std, else 0.1
+    sigma_start: float = 1.0  # bandwidth at step 0, annealed geometrically to sigma; 0: none
+    anneal_steps: int = 8000  # generator steps of the anneal
     lr_g: float = 1e-3
     lr_d: float = 1e-3
 
@@ -86,17 +90,25 @@ class GANSI(AdversarialModel):
         # λ in use: the configured one, or 0 until lam_auto measures it on the first batch
         lam = 0.0 if config.lam_auto else config.lam
         self.register_buffer("lam_value", torch.tensor(lam, dtype=torch.float32))
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # generator steps taken
+
+    def current_sigma(self) -> float:
+        c = self.config
+        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, c.anneal_steps)
 
     def si_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         """H_M: −mean_i log (1/M) Σ_j N(real_i; fake_j, σ²I) (minimised: data likely under the mixture)."""
-        return sig_loss(real, fake, self.config.sigma, "gaussian")
+        return sig_loss(real, fake, self.current_sigma(), "gaussian")
 
     def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Mapping[str, Tensor]:
         gan = self.divergence.generator_loss(self.critic_fn(labels), real, fake)
+        sigma = self.current_sigma()
         h = self.si_loss(real, fake)
-        if self.config.lam_auto and float(self.lam_value) == 0.0 and self.training:
-            energy = h.detach() + gaussian_log_norm(real[0].numel(), self.config.sigma)  # ≥ 0
-            self.lam_value.fill_(float(gan.detach().abs() / energy.clamp_min(1e-8)))
+        if self.training:
+            if self.config.lam_auto and float(self.lam_value) == 0.0:
+                energy = h.detach() + gaussian_log_norm(real[0].numel(), sigma)  # ≥ 0
+                self.lam_value.fill_(float(gan.detach().abs() / energy.clamp_min(1e-8)))
+            self.step += 1
         lam = self.lam_value
         return {"loss": gan + lam * h, "gan": gan.detach(), "si": h.detach(), "lam": lam.detach()}
 
@@ -104,7 +116,7 @@ class GANSI(AdversarialModel):
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
             return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
-        return {"steps": 20_000, "batch_size": 256}
+        return {"steps": 15_000, "batch_size": 256}
 
 
 @igm.hookimpl

@@ -41,12 +41,13 @@ from torch import Tensor
 import igm
 from igm.data import DataInfo
 from igm.data.base import Batch
-from igm.divergences import sig_loss
+from igm.divergences.sig import annealed_sigma, sig_loss
 from igm.errors import ConfigError
 from igm.generators import BernoulliLikelihood, GaussianLikelihood, SemiImplicitGenerator
 from igm.models import GeneratorConfig, Model, Player, generator_net, resolve_network
 
 __version__ = "0.1.0"
+__all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
 
 DEFAULT_SIGMA = 0.1
 
@@ -57,10 +58,10 @@ class SIGConfig(GeneratorConfig):
 
     likelihood: Literal["auto", "gaussian", "bernoulli"] = "auto"
     sigma: float = 0.0  # Gaussian bandwidth; 0: the data's component std, else 0.1
-    sigma_start: float = 0.0  # bandwidth at step 0, annealed to sigma; 0: no annealing
-    anneal_steps: int = 0  # generator steps of the geometric anneal sigma_start -> sigma
-    M: int = 0  # θ draws per step; 0: the batch size
-    lr_g: float = 1e-3
+    sigma_start: float = 1.0  # bandwidth at step 0, annealed to sigma; 0: no annealing
+    anneal_steps: int = 8000  # generator steps of the geometric anneal sigma_start -> sigma
+    M: int = 1024  # θ draws per step; 0: the batch size
+    lr_g: float = 3e-3
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -74,13 +75,6 @@ def default_sigma(data: DataInfo) -> float:
     """The data's own component std when the source declares one (Gaussian mixtures), else 0.1."""
     std = data.extra.get("std")
     return float(std) if isinstance(std, (int, float)) and std > 0 else DEFAULT_SIGMA
-
-
-def annealed_sigma(step: int, sigma: float, sigma_start: float, anneal_steps: int) -> float:
-    """Geometric decay from ``sigma_start`` (step 0) to ``sigma`` (step ``anneal_steps`` on)."""
-    if not sigma_start or not anneal_steps or step >= anneal_steps:
-        return sigma
-    return sigma_start * (sigma / sigma_start) ** (step / anneal_steps)
 
 
 class SIG(Model):
@@ -134,7 +128,7 @@ class SIG(Model):
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
             return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
-        return {"steps": 20_000, "batch_size": 256}
+        return {"steps": 15_000, "batch_size": 256}
 
 
 @igm.hookimpl

@@ -74,6 +74,18 @@ def sig_loss(
     return -log_mix.mean()
 
 
+def annealed_sigma(step: int, sigma: float, sigma_start: float = 0.0, anneal_steps: int = 0) -> float:
+    """A bandwidth schedule: geometric decay from ``sigma_start`` (step 0) to ``sigma`` (from step ``anneal_steps`` on).
+
+    ``sigma_start = 0`` or ``anneal_steps = 0`` means no annealing (always ``sigma``). A wide
+    kernel first gives every generated θ a gradient towards the data, however far it lies;
+    the kernel then sharpens to the model's own bandwidth. Used by the sig and gan-si families.
+    """
+    if not sigma_start or not anneal_steps or step >= anneal_steps:
+        return sigma
+    return sigma_start * (sigma / sigma_start) ** (step / anneal_steps)
+
+
 @dataclass
 class SIGConfig:
     likelihood: Likelihood = "gaussian"
