@@ -29,6 +29,7 @@ EXAMPLE = ROOT / "examples" / "igm-plugin-example"
 
 def run(argv: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "IGM_PLUGINS", "IGM_DISABLE_PLUGINS")}
+    env["OMP_NUM_THREADS"] = "1"  # tiny networks: one thread each is fastest on a busy machine
     result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
@@ -63,16 +64,20 @@ def test_example_plugin_in_a_fresh_venv(tmp_path):
         "datasets": ["moons"], "divergences": ["least-squares", "hinge"], "metrics": ["energy"], "models": ["lsgan"],
     }
     assert [m["name"] for m in listing["models"]] == ["lsgan"]
-    out = run([str(py), "-c", "import igm, torch; print(igm.__file__, torch.__version__)"], tmp_path).stdout
-    assert str(env) in out and "2.13.0" in out  # the venv's own copies, not the project's
 
     # igm fit trains it with no change to the core, and the checkpoint names the plugin
     run_dir = tmp_path / "run"
     fit = run([str(igm), "fit", "lsgan", "--data", "moons", "--steps", "20", "--batch-size", "64",
                "--set", "divergence=hinge", "--out", str(run_dir)], tmp_path)
     assert "done: step 20" in fit.stdout + fit.stderr
-    info = json.loads(run([str(igm), "info", str(run_dir / "model.safetensors"), "--json"], tmp_path).stdout)
-    assert info["model"] == "lsgan" and info["plugin"] == "igm-lsgan 0.1.0" and info["config"]["divergence"] == "hinge"
+    probe = (
+        "import json, igm, torch; from igm.checkpoint import read_metadata; "
+        f"m = read_metadata({str(run_dir / 'model.safetensors')!r}); "
+        "print(json.dumps([igm.__file__, torch.__version__, m['igm.model'], m['igm.plugin'], json.loads(m['igm.config'])['divergence']]))"
+    )
+    where, torch_version, model, dist, divergence = json.loads(run([str(py), "-c", probe], tmp_path).stdout)
+    assert where.startswith(str(env)) and torch_version.startswith("2.13.0")  # the venv's own copies, not the project's
+    assert (model, dist, divergence) == ("lsgan", "igm-lsgan", "hinge")
 
     # the plugin's own tests, which use igm.testing, pass where it is installed
     tests = run([str(py), "-m", "pytest", "-q", "-p", "no:cacheprovider"], EXAMPLE)
