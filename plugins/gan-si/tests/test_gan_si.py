@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from igm import checkpoint
@@ -22,7 +23,7 @@ def test_contract_wgan_gp_si(tmp_path):
 
 def test_generator_loss_is_gan_plus_lambda_times_mixture_nll():
     data = toy_points()
-    model = build_model("gan-si", data.info, {"lam": "0.3", "sigma": "0.5"})
+    model = build_model("gan-si", data.info, {"lam": "0.3", "sigma": "0.5", "sigma_start": "0"})
     real = data.split("train")[0][:6]
     fake = model.generator.sample(5)
     out = model.generator_loss(real, fake, None)
@@ -47,7 +48,7 @@ def test_regulariser_pulls_samples_towards_the_data():
 
 def test_auto_lambda_is_measured_once_and_saved(tmp_path):
     data = toy_points()
-    model = build_model("gan-si", data.info, {"lam_auto": "true"})
+    model = build_model("gan-si", data.info, {"lam_auto": "true", "sigma_start": "0"})
     model.train()
     assert float(model.lam_value) == 0.0
     real = data.split("train")[0][:16]
@@ -61,3 +62,13 @@ def test_auto_lambda_is_measured_once_and_saved(tmp_path):
     assert float(model.lam_value) == lam  # fixed after the first batch
     checkpoint.save(model, tmp_path / "m.safetensors", step=1)
     assert float(checkpoint.load(tmp_path / "m.safetensors").lam_value) == lam
+
+
+def test_annealed_bandwidth_is_used_and_counted():
+    data = toy_points()
+    model = build_model("gan-si", data.info, {"sigma_start": "1.0", "anneal_steps": "10"})
+    model.train()
+    real = data.split("train")[0][:8]
+    for _ in range(3):
+        model.generator_loss(real, model.generator.sample(8), None)
+    assert int(model.step) == 3 and model.current_sigma() == pytest.approx(1.0 * 0.1 ** 0.3)

@@ -34,7 +34,7 @@ def test_bernoulli_refused_on_unbounded_data():
 
 def test_loss_is_the_finite_mixture_likelihood_of_M_draws():
     data = toy_points()
-    model = build_model("sig", data.info, {"M": "7", "sigma": "0.3"})
+    model = build_model("sig", data.info, {"M": "7", "sigma": "0.3", "sigma_start": "0"})
     real = data.split("train")[0][:5]
     torch.manual_seed(1)
     loss = model.loss("generator", (real, None))
