@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from igm.models import Model
 
 FORMAT_VERSION = "1"
+DIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MODEL_FILE = "model.safetensors"
 TRAINER_FILE = "trainer.safetensors"
 
@@ -148,7 +150,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     tensors, metadata = read_file(path)
     metadata = check_metadata(path, metadata)
     name = metadata["igm.model"]
-    plugin = metadata.get("igm.plugin") or f"igm-{name}"
+    plugin = metadata.get("igm.plugin", "")
+    if not DIST_NAME.match(plugin):  # only ever echoed as advice, never imported; keep the advice sane
+        plugin = f"igm-{name}"
     try:
         model_cls = get_registry().get("models", name)
     except UnknownNameError as exc:

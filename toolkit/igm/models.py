@@ -208,10 +208,12 @@ class AdversarialModel(Model):
         if config.conditional and not data.num_classes:
             raise ConfigError(f"conditional=true needs a labelled data source; '{data.name}' has no labels")
         self.num_classes = data.num_classes if config.conditional else None
-        div_cls = get_registry().get("divergences", config.divergence)
+        registry = get_registry()
+        div_cls = registry.get("divergences", config.divergence)
         if not div_cls.needs_critic:
+            with_critic = [n for n in registry.names("divergences") if registry.get("divergences", n).needs_critic]
             raise ConfigError(
-                f"divergence '{config.divergence}' has no critic; an adversarial model needs jsd, kl or wasserstein"
+                f"divergence '{config.divergence}' has no critic; an adversarial model needs one of: {', '.join(with_critic)}"
             )
         self.divergence = div_cls(**divergence_options(div_cls, config))
         self.generator = ImplicitGenerator(self.build_generator_net(), latent, data.event_shape, self.num_classes)
