@@ -29,11 +29,19 @@ class Generator(nn.Module):
         super().__init__()
         self.event_shape = tuple(event_shape)
         self.num_classes = num_classes
+        self._device: torch.device | None = None
 
     @property
     def device(self) -> torch.device:
-        first = next(itertools.chain(self.parameters(), self.buffers()), None)
-        return first.device if first is not None else torch.device("cpu")
+        """Where the generator's tensors live (cached; ``.to()`` and friends refresh it)."""
+        if self._device is None:
+            first = next(itertools.chain(self.parameters(), self.buffers()), None)
+            self._device = first.device if first is not None else torch.device("cpu")
+        return self._device
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001, ANN202 - nn.Module's hook for .to(), .cuda(), ...
+        self._device = None
+        return super()._apply(fn, recurse)
 
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         raise NotImplementedError
@@ -91,7 +99,7 @@ class ImplicitGenerator(Generator):
 
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         labels = self.labels_for(n, labels, generator)
-        return self(self.prior(n, generator), labels)
+        return self.forward(self.prior(n, generator), labels)
 
 
 class Likelihood(nn.Module):

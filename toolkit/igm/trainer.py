@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,8 @@ import torch
 from torch import Tensor
 
 from igm import checkpoint
-from igm.data.base import DataSource
-from igm.distributed import SINGLE, DistContext, PlayerLoss, wrap_player
+from igm.data.base import Batch, DataSource
+from igm.distributed import SINGLE, DistContext, wrap_player
 from igm.errors import CheckpointError, ConfigError, TrainingError
 from igm.models import Model
 from igm.progress import ProgressBar
@@ -115,12 +115,15 @@ class Trainer:
         self.others = [[q for q in trainable if id(q) not in ids] for ids in mine]
         # each player's loss as a module; under DDP, one wrapper per player that syncs only its parameters
         self.losses = [
-            wrap_player(model, p.parameters, p.name, self.device) if self.dist.enabled else PlayerLoss(model, p.name)
+            wrap_player(model, p.parameters, p.name, self.device) if self.dist.enabled else self._plain_loss(p.name)
             for p in self.players
         ]
         self.stream = data.stream(self.run.batch_size, self.run.seed, self.dist.rank, self.dist.world_size)
         self.step = 0
         self.preview_noise_seed = self.run.seed + 12345
+
+    def _plain_loss(self, player: str) -> Callable[[Batch], Any]:
+        return lambda batch: self.model.loss(player, batch)  # looked up per call, as a patched loss expects
 
     # ---- the loop ----------------------------------------------------------------------
 

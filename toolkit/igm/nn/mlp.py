@@ -176,4 +176,6 @@ class MLP(nn.Module):
         y = self.net(h)  # (N, prod(out_shape))
         if not self._unflatten_out:
             return y
+        if not self.out_shape:
+            return y.squeeze(1)  # (N,) critic logits
         return rearrange(y, self._out_pattern, **self._out_sizes)  # (N, *out_shape)
