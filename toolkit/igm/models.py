@@ -237,6 +237,13 @@ class AdversarialModel(Model):
             num_classes=self.num_classes,
         )
 
+    @classmethod
+    def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
+        """Critic-based families: DCGAN-sized runs for images, MLP-sized ones otherwise."""
+        if data.kind == "image":
+            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
+        return {"steps": 5_000, "batch_size": 256}
+
     def players(self) -> list[Player]:
         c = self.config
         betas = (c.beta1, c.beta2)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import igm
-from igm.data import DataInfo
 from igm.models import AdversarialConfig, AdversarialModel
 
 __version__ = "0.1.0"
@@ -37,12 +35,6 @@ class CGAN(AdversarialModel):
 
     name = "cgan"
     Config = CGANConfig
-
-    @classmethod
-    def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
-        if data.kind == "image":
-            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
-        return {"steps": 5_000, "batch_size": 256}
 
 
 @igm.hookimpl

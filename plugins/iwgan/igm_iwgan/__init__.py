@@ -22,14 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor
 
 import igm
-from igm.data import DataInfo
 from igm.divergences.base import critic_logits
 from igm.errors import ConfigError
 from igm.models import AdversarialConfig, AdversarialModel
@@ -81,12 +79,6 @@ class IWGAN(AdversarialModel):
         k = self.group_size(logits.shape[0])
         w = importance_weights(logits, k)  # (N,), each group sums to 1
         return (w * F.softplus(-logits)).sum() / (logits.shape[0] // k)
-
-    @classmethod
-    def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
-        if data.kind == "image":
-            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
-        return {"steps": 5_000, "batch_size": 256}
 
 
 @igm.hookimpl
