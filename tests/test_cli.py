@@ -416,3 +416,21 @@ def test_list_one_kind_as_text_and_json(kind, expected):
     as_json = invoke("list", kind, "--json")
     ok(as_json)
     assert expected in [c["name"] for c in json.loads(as_json.stdout)]
+
+
+def test_sample_per_class_grid_has_one_row_per_class(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ok = invoke("fit", "gan", "--data", "digits", "--steps", "2", "--batch-size", "16", "--set", "conditional=true",
+                "--set", "g_width=0.25", "--set", "d_width=0.25", "--out", "C", "-q")
+    assert ok.exit_code == 0, ok.output
+    done = invoke("sample", "C/model.safetensors", "--per-class", "3", "--out", "grid.png")
+    assert done.exit_code == 0, done.output
+    grid = Image.open(tmp_path / "grid.png")
+    single = invoke("sample", "C/model.safetensors", "-n", "3", "--label", "1", "--out", "one.png")
+    assert single.exit_code == 0, single.output
+    # ten rows of classes, three columns: taller than wide by about 10 / 3
+    assert 2.5 < grid.size[1] / grid.size[0] < 4.0
+    uncond = invoke("fit", "gan", "--data", "grid25", "--steps", "2", "--out", "U", "-q")
+    assert uncond.exit_code == 0
+    refused = invoke("sample", "U/model.safetensors", "--per-class", "3", "--out", "g.png")
+    assert refused.exit_code == 2 and "unconditional model: drop --per-class" in refused.output

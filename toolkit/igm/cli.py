@@ -189,15 +189,17 @@ def sample(
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG picture, or .npy / .safetensors tensors."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the draw."),
     label: Optional[int] = typer.Option(None, "--label", help="Class label for a conditional model."),
+    per_class: Optional[int] = typer.Option(None, "--per-class", help="Conditional model: a PNG grid, one row per class."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
 ) -> None:
     """Draw samples from a checkpoint into a picture or a tensor file."""
     from igm.runs import sample_to_file
 
-    if n < 1:
-        raise ConfigError(f"-n must be a positive integer, got {n}")
-    path = sample_to_file(checkpoint, n, out, seed=seed, label=label, device=device)
-    typer.echo(f"wrote {n} samples to {path}")
+    for name, value in (("-n", n), ("--per-class", per_class)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value}")
+    path = sample_to_file(checkpoint, n, out, seed=seed, label=label, device=device, per_class=per_class)
+    typer.echo(f"wrote samples to {path}")
 
 
 @app.command("eval")

@@ -366,14 +366,7 @@ def save_samples(
     else:
         raise ValueError(f"unknown sample kind {kind!r}; choose 'points', 'vector' or 'image'")
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    try:
-        img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return save_png(img, path)
 
 
 # --------------------------------------------------------------------------------------------- per class
@@ -438,6 +431,11 @@ def save_class_grid(
     """
     x, labels = class_samples(sampler, per_class, generator)
     img = class_grid(x, labels, per_class, kind, reference, value_range)
+    return save_png(img, path)
+
+
+def save_png(img: Any, path: str | Path) -> Path:
+    """Save a PIL image as PNG atomically (``path + ".tmp"``, then rename); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(str(path) + ".tmp")

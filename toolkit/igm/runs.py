@@ -170,9 +170,18 @@ def _generator_seed(seed: int) -> torch.Generator:
 
 
 def sample_to_file(
-    path: Path, n: int, out: Path, seed: int = 0, label: int | None = None, device: str = "cpu"
+    path: Path,
+    n: int,
+    out: Path,
+    seed: int = 0,
+    label: int | None = None,
+    device: str = "cpu",
+    per_class: int | None = None,
 ) -> Path:
-    """Draw ``n`` samples from a checkpoint into a PNG, ``.npy`` or ``.safetensors`` file."""
+    """Draw ``n`` samples from a checkpoint into a PNG, ``.npy`` or ``.safetensors`` file.
+
+    With ``per_class``, a conditional model's samples go to a PNG grid with one row per class.
+    """
     from igm.trainer import resolve_device
 
     suffix = out.suffix.lower()
@@ -187,6 +196,18 @@ def sample_to_file(
             raise ConfigError(f"--out {out} is an igm checkpoint or trainer state; choose another file name")
     model = checkpoint.load(path, resolve_device(device))
     gen = model.generator
+    extra = model.data.extra
+    reference = torch.tensor(extra["means"]) if "means" in extra else None
+    if per_class is not None:
+        from igm.images import save_class_grid
+
+        if gen.num_classes is None:
+            raise ConfigError(f"{path} holds an unconditional model: drop --per-class")
+        if suffix != ".png" or label is not None:
+            raise ConfigError("--per-class writes a PNG grid of every class: use a .png --out and no --label")
+        return save_class_grid(
+            gen, per_class, model.data.kind, out, reference, model.data.value_range, _generator_seed(seed)
+        )
     labels = None
     if label is not None:
         if gen.num_classes is None:
@@ -199,8 +220,6 @@ def sample_to_file(
     if suffix == ".png":
         from igm.images import save_samples
 
-        extra = model.data.extra
-        reference = torch.tensor(extra["means"]) if "means" in extra else None
         return save_samples(x, model.data.kind, out, reference=reference, value_range=model.data.value_range)
     if suffix == ".npy":
         import io
