@@ -62,3 +62,10 @@ def test_anneal_counter_is_model_state(tmp_path):
         model.loss("generator", (data.split("train")[0][:8], None))
     assert int(model.step) == 4 and "step" in model.state_dict()
     assert model.current_sigma() == pytest.approx(annealed_sigma(4, 0.1, 1.0, 10))
+
+
+def test_default_learning_rate_follows_the_bandwidth():
+    info = toy_points().info
+    assert build_model("sig", info).config.lr_g == 3e-3  # σ 0.1
+    assert build_model("sig", info, {"sigma": "0.01"}).config.lr_g == 1e-3  # sharp kernel
+    assert build_model("sig", info, {"sigma": "0.01", "lr_g": "0.01"}).config.lr_g == 0.01
