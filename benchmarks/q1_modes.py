@@ -145,7 +145,7 @@ def save_results(records: list[dict[str, Any]]) -> None:
     import fcntl
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / ".q1_modes.lock", "w") as lock:
+    with open(RESULTS / "q1_modes.lock.tmp", "w") as lock:  # *.tmp: ignored by git
         fcntl.flock(lock, fcntl.LOCK_EX)
         _save_results(records)
 
