@@ -206,7 +206,10 @@ class AdversarialModel(Model):
         latent = config.latent_dim
         super().__init__(config, data)
         if config.conditional and not data.num_classes:
-            raise ConfigError(f"conditional=true needs a labelled data source; '{data.name}' has no labels")
+            raise ConfigError(
+                f"conditional=true needs a labelled data source; '{data.name}' has no labels: "
+                "train on one with labels (digits, mnist, npz with y) or --set conditional=false"
+            )
         self.num_classes = data.num_classes if config.conditional else None
         registry = get_registry()
         div_cls = registry.get("divergences", config.divergence)
