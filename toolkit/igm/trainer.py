@@ -113,7 +113,7 @@ class Trainer:
         trainable = [q for q in model.parameters() if q.requires_grad]
         # parameters to freeze while each player steps, so backward skips the other players
         self.others = [[q for q in trainable if id(q) not in ids] for ids in mine]
-        # each player's loss as a module; under DDP, one wrapper per player that syncs only its parameters
+        # each player's loss as a callable; under DDP, one wrapper per player that syncs only its parameters
         self.losses = [
             wrap_player(model, p.parameters, p.name, self.device) if self.dist.enabled else self._plain_loss(p.name)
             for p in self.players
