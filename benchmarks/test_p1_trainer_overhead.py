@@ -70,46 +70,28 @@ def plain_loop(
 ) -> None:
     """The hand-written loop: one logistic critic step, one non-saturating generator step per round."""
     torch.manual_seed(0)
-    opt_d = torch.optim.Adam(D.parameters(), **d_opt)
-    opt_g = torch.optim.Adam(G.parameters(), **g_opt)
-    d_params = list(D.parameters())
-    n = data.shape[0]
+    step = plain_step_fn(G, D, data, batch, latent, g_opt, d_opt)
     for _ in range(steps):
-        # critic
-        real = data[torch.randint(n, (batch,))]  # (B, 2)
-        with torch.no_grad():
-            fake = G(torch.randn(batch, latent))  # (B, 2)
-        loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        # generator (critic frozen, as igm does; the batch is drawn as igm draws it)
-        real = data[torch.randint(n, (batch,))]
-        for p in d_params:
-            p.requires_grad_(False)
-        loss_g = F.softplus(-D(G(torch.randn(batch, latent)))).mean()
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        for p in d_params:
-            p.requires_grad_(True)
+        step()
 
 
 def plain_step_fn(G, D, data, batch: int, latent: int, g_opt: dict, d_opt: dict):
-    """The body of :func:`plain_loop` as a function of no arguments (for the per-step row)."""
+    """One round of the hand-written loop as a function of no arguments (optimizers built here)."""
     opt_d = torch.optim.Adam(D.parameters(), **d_opt)
     opt_g = torch.optim.Adam(G.parameters(), **g_opt)
     d_params = list(D.parameters())
     n = data.shape[0]
 
     def step() -> None:
-        real = data[torch.randint(n, (batch,))]
+        # critic
+        real = data[torch.randint(n, (batch,))]  # (B, 2)
         with torch.no_grad():
             fake = G(torch.randn(batch, latent))
         loss_d = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
+        # generator (critic frozen, as igm does; the batch is drawn as igm draws it)
         real = data[torch.randint(n, (batch,))]
         for p in d_params:
             p.requires_grad_(False)
