@@ -47,6 +47,7 @@ def same_batches(a, b) -> bool:
 def test_builtin_names_and_spec_split() -> None:
     assert set(BUILTIN_DATASETS) == {
         "grid25", "ring8", "lognormal", "chi2", "digits", "mnist", "stacked-mnist", "npz",
+        "binarized-mnist", "binarized-digits",
     }
     assert split_spec("npz:/tmp/a.npz") == ("npz", "/tmp/a.npz")
     assert split_spec("npz:C:/x:y.npz") == ("npz", "C:/x:y.npz")
@@ -333,6 +334,40 @@ def test_digits() -> None:
     assert set(y.tolist()) == set(range(10)) and set(yt.tolist()) <= set(range(10))
     other = build("digits", 12)
     assert torch.equal(other.split("train")[0], x) and torch.equal(other.split("test")[1], yt)
+
+
+def test_binarized_digits_draw_fresh_bits_with_the_right_mean() -> None:
+    pytest.importorskip("sklearn")
+    source = build("binarized-digits", 0)
+    assert source.info.extra["binarized"] == "dynamic" and source.info.event_shape == (1, 8, 8)
+    intensities = source.split("train")[0]
+    stream = source.stream(1500, seed=3)  # one batch is the whole (permuted) training set
+    first, second = next(stream)[0], next(stream)[0]
+    assert set(first.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(first, second)  # fresh bits each pass
+    # the mean of the bits is the mean intensity (1500·64 Bernoulli draws: std of the mean < 0.002)
+    assert abs(float(first.mean()) - float(intensities.mean())) < 0.01
+    # the test split is binarized once, identically for every run seed
+    xt, yt = source.split("test")
+    assert set(xt.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(build("binarized-digits", 9).split("test")[0], xt)
+    assert torch.equal(yt, build("digits", 0).split("test")[1])
+
+
+def test_binarized_stream_resumes_exactly() -> None:
+    pytest.importorskip("sklearn")
+    source = build("binarized-digits", 0)
+    stream = source.stream(16, seed=1)
+    for _ in range(5):
+        next(stream)
+    state = {k: v.clone() for k, v in stream.state_dict().items()}
+    expected = [next(stream) for _ in range(3)]
+    other = source.stream(16, seed=99)
+    other.load_state_dict(state)
+    assert all(
+        torch.equal(xa, xb) and torch.equal(ya, yb)
+        for (xa, ya), (xb, yb) in zip(expected, [next(other) for _ in range(3)], strict=True)
+    )
 
 
 def test_digits_without_sklearn(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ from igm.data.base import (
     reject_argument,
     spec_name,
 )
+from igm.data.binarized import BinarizedSource, BinarizedStream, binarize, binarized_digits, binarized_mnist
 from igm.data.digits import digits
 from igm.data.files import npz
 from igm.data.mnist import StackedMnistSource, StackedStream, mnist, stacked_mnist
@@ -35,6 +36,8 @@ BUILTIN_DATASETS: dict[str, DatasetFactory] = {
     "digits": digits,
     "mnist": mnist,
     "stacked-mnist": stacked_mnist,
+    "binarized-mnist": binarized_mnist,
+    "binarized-digits": binarized_digits,
     "npz": npz,
 }
 
@@ -61,6 +64,9 @@ def open_data(spec: str, seed: int = 0) -> DataSource:
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "BinarizedSource",
+    "BinarizedStream",
+    "binarize",
     "GRID25",
     "RING8",
     "Batch",
