@@ -94,6 +94,23 @@ def out_activation(data: DataInfo) -> str | None:
     return None
 
 
+def conditional_classes(config: Any, data: DataInfo) -> int | None:
+    """The number of classes a model with ``config.conditional`` conditions on (None if it does not).
+
+    Raises ConfigError when a conditional model is asked for on data without labels.
+    """
+    from igm.errors import ConfigError
+
+    if not config.conditional:
+        return None
+    if not data.num_classes:
+        raise ConfigError(
+            f"conditional=true needs a labelled data source; '{data.name}' has no labels: "
+            "train on one with labels (digits, mnist, npz with y) or --set conditional=false"
+        )
+    return data.num_classes
+
+
 @dataclass
 class AdversarialConfig:
     """Generator, critic and divergence of a critic-based family."""
@@ -205,12 +222,7 @@ class AdversarialModel(Model):
         config = resolve_network(config, data)
         latent = config.latent_dim
         super().__init__(config, data)
-        if config.conditional and not data.num_classes:
-            raise ConfigError(
-                f"conditional=true needs a labelled data source; '{data.name}' has no labels: "
-                "train on one with labels (digits, mnist, npz with y) or --set conditional=false"
-            )
-        self.num_classes = data.num_classes if config.conditional else None
+        self.num_classes = conditional_classes(config, data)
         registry = get_registry()
         div_cls = registry.get("divergences", config.divergence)
         if not div_cls.needs_critic:

@@ -1,0 +1,74 @@
+"""The VAE plugin: the igm.testing contract, its objective, CVAE labels and `igm eval --metric nll`."""
+
+from __future__ import annotations
+
+import torch
+from typer.testing import CliRunner
+
+from igm import bounds
+from igm.cli import app
+from igm.data import open_data
+from igm.testing import build_model, check_model, toy_images, toy_points
+from igm.trainer import RunConfig, Trainer
+
+
+def test_contract_on_points_gaussian_iwae(tmp_path):
+    model = check_model("vae", toy_points(), tmp_path, overrides={"k": "5", "latent_dim": "4", "hidden": "[32]"})
+    assert model.config.likelihood == "gaussian" and model.config.network == "mlp"
+    assert model.generator.log_std.requires_grad  # a learned shared std
+
+
+def test_contract_on_images_uses_the_conv_pair_and_bernoulli(tmp_path):
+    model = check_model("vae", toy_images(), tmp_path, overrides={"network": "mlp", "conditional": "true"})
+    assert model.config.likelihood == "bernoulli" and model.config.network == "conv"
+    assert model.config.activation == "tanh" and model.config.hidden == (200, 200)
+
+
+def test_binarized_data_gets_the_iwae_paper_network():
+    model = build_model("vae", open_data("binarized-digits", 0).info)
+    c = model.config
+    assert (c.likelihood, c.network, c.latent_dim, c.hidden, c.activation) == ("bernoulli", "mlp", 50, (200, 200), "tanh")
+
+
+def test_loss_is_minus_the_mean_bound_for_vae_and_iwae():
+    data = open_data("binarized-digits", 0)
+    x = data.split("test")[0][:16]
+    for k in (1, 4):
+        model = build_model("vae", data.info, {"k": str(k), "analytic_kl": "false"})
+        torch.manual_seed(3)
+        loss = model.loss("vae", (x, None))
+        torch.manual_seed(3)
+        log_w = model.log_weights(x, k)
+        torch.testing.assert_close(loss, -bounds.iw_bound(log_w).mean())
+
+
+def test_cvae_samples_honour_their_labels():
+    data = toy_images(n=256)  # class c lights up row c mod 8
+    model = build_model("vae", data.info, {"conditional": "true", "network": "mlp", "hidden": "[64]", "latent_dim": "4", "lr": "3e-3"})
+    run = RunConfig(steps=400, batch_size=64, sample_every=0, checkpoint_every=0, device="cpu")
+    Trainer(model, data, run, progress=False).fit()
+    labels = torch.arange(10).repeat(20)  # (200,)
+    with torch.no_grad():
+        x = model.generator.sample(200, labels, generator=torch.Generator().manual_seed(0))  # (200, 1, 8, 8)
+    brightest_row = x.mean(dim=(1, 3)).argmax(dim=1)  # (200,)
+    assert (brightest_row == labels % 8).float().mean() > 0.95
+
+
+def test_fit_then_eval_nll_from_the_command_line(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    fit = runner.invoke(app, ["fit", "vae", "--data", "binarized-digits", "--steps", "20", "--out", str(out), "-q",
+                              "--set", "k=3"])
+    assert fit.exit_code == 0, fit.output
+    res = runner.invoke(app, ["eval", str(out / "model.safetensors"), "--metric", "nll", "-n", "30", "--json"])
+    assert res.exit_code == 0, res.output
+    import json
+
+    nll = json.loads(res.output)["nll"]
+    assert nll["examples"] == 30 and nll["k"] == 5000
+    assert nll["nll"] > 0 and -nll["elbo"] >= nll["nll"] and nll["nll_se"] > 0
+    # a model without a bound: one line, exit status 2
+    gan = tmp_path / "gan"
+    assert runner.invoke(app, ["fit", "gan", "--data", "grid25", "--steps", "2", "--out", str(gan), "-q"]).exit_code == 0
+    bad = runner.invoke(app, ["eval", str(gan / "model.safetensors"), "--metric", "nll"])
+    assert bad.exit_code == 2 and "likelihood bound" in bad.output
