@@ -174,6 +174,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
 
 def load_state(model: Model, tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
     """Strictly load ``tensors`` into ``model``; a mismatch is one line that says what differs."""
+    model.prepare_load(tensors)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))

@@ -84,6 +84,9 @@ class Model(nn.Module):
         """Suggested run settings for this data (e.g. ``{"steps": 20000}``); the user's win."""
         return {}
 
+    def prepare_load(self, tensors: Mapping[str, Tensor]) -> None:
+        """Called before a strict load: resize buffers whose size is set in training (e.g. persistent chains)."""
+
 
 def out_activation(data: DataInfo) -> str | None:
     """The output squashing that matches the data's value range."""

@@ -18,7 +18,7 @@ import torch
 
 from igm import checkpoint
 from igm import config as cfg
-from igm.data import DataSource, open_data
+from igm.data import DataInfo, DataSource, open_data
 from igm.distributed import SINGLE, DistContext
 from igm.errors import CheckpointError, ConfigError
 from igm.models import Model
@@ -233,13 +233,18 @@ def sample_to_file(
     return checkpoint.save_tensors(out, {"samples": x}, {"igm.source": str(path)})
 
 
+def applies(metric: Any, info: DataInfo, model: Model) -> bool:
+    """Whether ``metric`` can score ``model`` on data ``info`` (``applies_to_model`` is optional)."""
+    return metric.applies_to(info) and getattr(metric, "applies_to_model", lambda _: True)(model)
+
+
 def evaluate(path: Path, data: str | None, metrics: list[str], n: int | None = None, seed: int = 0) -> dict[str, Any]:
     """Score a checkpoint; with no metric named, every registered metric that applies to its data."""
     registry = get_registry()
     model = checkpoint.load(path)
     source = open_data(data or model.data.name, seed)
     if not metrics:
-        metrics = [m for m in registry.names("metrics") if registry.get("metrics", m).applies_to(source.info)]
+        metrics = [m for m in registry.names("metrics") if applies(registry.get("metrics", m), source.info, model)]
         if not metrics:
             raise ConfigError(f"no metric applies to '{source.info.name}': name one with --metric (see 'igm list metrics')")
     chosen = [(m, registry.get("metrics", m)) for m in metrics]

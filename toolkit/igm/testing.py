@@ -140,6 +140,17 @@ def check_model(name: str, data: DataSource, tmp_path: Path, overrides: dict[str
 
 
 @contextmanager
+def threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch threads (small matrices: 1 is faster, above all on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
 def plugin(obj: Any, name: str = "inline-test-plugin") -> Iterator[Any]:
     """Register ``obj`` (a module or object with ``@igm.hookimpl`` functions) while the block runs."""
     info = add_plugin(obj, name)

@@ -30,5 +30,9 @@ class Metric:
         """Whether the metric can score models of this data (``igm eval`` runs the ones that can)."""
         return True
 
+    def applies_to_model(self, model: Model) -> bool:
+        """Whether the metric can score this model (e.g. only RBMs); ``igm eval`` skips the others."""
+        return True
+
     def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, float]:
         raise NotImplementedError

@@ -1,0 +1,193 @@
+"""The RBM family: restricted Boltzmann machines trained by contrastive divergence.
+
+A Bernoulli-Bernoulli RBM for data in [0, 1] (binary data, or intensities read as
+probabilities), a Gaussian-Bernoulli one (unit-variance visible units; standardise the data)
+for real-valued data; ``visible=auto`` picks by the data's value range. The math lives in the
+core (:mod:`igm.energy`) so the ``ais`` and ``pseudo-likelihood`` metrics can score any RBM.
+
+Training has one player, ``rbm``, whose loss is the free-energy difference
+
+    L = mean_i F(v_i) − mean_m F(ṽ_m),
+
+with ``ṽ`` detached negative samples. Its gradient is the usual CD/PCD update (positive phase
+on the data, negative phase on the samples), so the generic trainer steps it with plain SGD,
+the update of scikit-learn's ``BernoulliRBM`` (``lr`` times the batch mean).
+
+* CD-k (``persistent=false``): ``ṽ`` is ``cd_k`` Gibbs sweeps v → h → v started at the batch.
+* PCD (``persistent=true``): ``chains`` persistent chains (0: the batch size) take ``cd_k``
+  sweeps per update. They are the buffer ``chains`` of the model, created from the first
+  batch, so they live in the checkpoint and a resumed run continues them exactly; their Gibbs
+  noise comes from the global torch RNG, which the trainer saves.
+
+``model.generator`` is an :class:`RBMGenerator`: ``sample(n)`` runs ``gibbs_steps`` sweeps from
+noise (uniform bits, or N(b, I)) and returns the visible means ``E[v | h]`` of the last sweep
+(probabilities in [0, 1] for Bernoulli units); ``sample_from(x, steps)`` runs the chain from
+given data. ``model.rbm_params()`` hands the metrics the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+from einops import rearrange
+from torch import Tensor, nn
+
+import igm
+from igm.data import DataInfo
+from igm.data.base import Batch
+from igm.energy import RBMParams, bernoulli, free_energy, gibbs
+from igm.errors import ConfigError
+from igm.generators import Generator, randn
+from igm.models import Model, Player
+
+__version__ = "0.1.0"
+__all__ = ["RBM", "RBMConfig", "RBMGenerator"]
+
+
+@dataclass
+class RBMConfig:
+    """RBM settings: size, visible units, the CD/PCD negative phase, SGD and sampling."""
+
+    hidden: int = 500
+    visible: Literal["auto", "bernoulli", "gaussian"] = "auto"  # auto: bernoulli for data in [0, 1]
+    cd_k: int = 1  # Gibbs sweeps per update (from the data for CD, from the chains for PCD)
+    persistent: bool = False  # PCD: persistent chains instead of chains started at the data
+    chains: int = 0  # persistent chains; 0: the batch size
+    lr: float = 0.0  # 0: 0.1 for Bernoulli visibles (scikit-learn's default), 0.01 for Gaussian ones
+    momentum: float = 0.0
+    weight_decay: float = 0.0  # L2 on every parameter (SGD's weight_decay)
+    init_std: float = 0.01  # W ~ N(0, init_std²); biases start at 0 (as scikit-learn)
+    gibbs_steps: int = 1000  # sweeps of generator.sample
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.cd_k < 1 or self.gibbs_steps < 0:
+            raise ConfigError("hidden and cd_k must be at least 1, gibbs_steps at least 0")
+        if self.chains < 0 or self.lr < 0 or self.momentum < 0 or self.weight_decay < 0 or self.init_std < 0:
+            raise ConfigError("chains, lr, momentum, weight_decay and init_std must be 0 or positive")
+
+
+class RBMGenerator(Generator):
+    """The RBM's parameters and its Gibbs sampler: ``W`` (H, V), ``b`` (V,), ``c`` (H,)."""
+
+    def __init__(
+        self,
+        event_shape: tuple[int, ...],
+        hidden: int,
+        visible: Literal["bernoulli", "gaussian"],
+        gibbs_steps: int,
+        init_std: float = 0.01,
+        value_range: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(event_shape)
+        num_visible = 1
+        for d in event_shape:
+            num_visible *= d
+        self.visible, self.gibbs_steps, self.value_range = visible, gibbs_steps, value_range
+        self.W = nn.Parameter(init_std * torch.randn(hidden, num_visible))  # (H, V)
+        self.b = nn.Parameter(torch.zeros(num_visible))  # (V,)
+        self.c = nn.Parameter(torch.zeros(hidden))  # (H,)
+
+    def params(self) -> RBMParams:
+        return RBMParams(self.W, self.b, self.c, self.visible)
+
+    def flat(self, x: Tensor) -> Tensor:
+        return rearrange(x, "n ... -> n (...)").to(self.W.dtype)  # (n, V)
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """Chain starts (n, V): uniform bits, or N(b, I) for Gaussian visibles."""
+        v = self.W.shape[1]
+        if self.visible == "gaussian":
+            return self.b.detach() + randn((n, v), generator, self.device)
+        return bernoulli(torch.full((n, v), 0.5, device=self.device), generator)
+
+    def sample_from(self, x: Tensor, steps: int | None = None, generator: torch.Generator | None = None) -> Tensor:
+        """``steps`` (default ``gibbs_steps``) sweeps from ``x`` (n, *event): the last visible means."""
+        steps = self.gibbs_steps if steps is None else steps
+        with torch.no_grad():
+            _, mean = gibbs(self.params().detach(), self.flat(x), steps, generator)
+        if self.value_range is not None and self.visible == "gaussian":
+            mean = mean.clamp(*self.value_range)
+        return mean.reshape(x.shape[0], *self.event_shape)
+
+    def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
+        start = self.noise(n, generator).reshape(n, *self.event_shape)
+        return self.sample_from(start, generator=generator)
+
+
+class RBM(Model):
+    """A restricted Boltzmann machine: one player, the free-energy difference loss."""
+
+    name = "rbm"
+    Config = RBMConfig
+
+    def __init__(self, config: RBMConfig, data: DataInfo) -> None:
+        visible = config.visible
+        if visible == "auto":
+            visible = "bernoulli" if data.value_range == (0.0, 1.0) else "gaussian"
+        if visible == "bernoulli" and data.value_range != (0.0, 1.0):
+            raise ConfigError(f"visible=bernoulli needs data in [0, 1]; '{data.name}' is not: use visible=gaussian")
+        lr = config.lr or (0.1 if visible == "bernoulli" else 0.01)
+        config = RBMConfig(**{**vars(config), "visible": visible, "lr": lr})
+        super().__init__(config, data)
+        self.generator = RBMGenerator(
+            data.event_shape, config.hidden, visible, config.gibbs_steps, config.init_std, data.value_range
+        )
+        if config.persistent:  # (chains, V); sized from the first batch when chains = 0
+            v = self.generator.W.shape[1]
+            self.register_buffer("chains", torch.empty(0, v))
+
+    def rbm_params(self) -> RBMParams:
+        """The weights, for the ``ais`` and ``pseudo-likelihood`` metrics."""
+        return self.generator.params()
+
+    def players(self) -> list[Player]:
+        c = self.config
+        return [
+            Player(
+                "rbm",
+                list(self.generator.parameters()),
+                lr=c.lr,
+                optimizer="sgd",
+                momentum=c.momentum,
+                weight_decay=c.weight_decay,
+            )
+        ]
+
+    def prepare_load(self, tensors: Mapping[str, Tensor]) -> None:
+        """Persistent chains are sized at the first batch: take the saved size before a strict load."""
+        saved = tensors.get("chains")
+        if self.config.persistent and saved is not None and saved.shape != self.chains.shape:
+            self.chains = torch.empty(saved.shape, dtype=self.chains.dtype, device=self.chains.device)
+
+    def negative(self, v: Tensor) -> Tensor:
+        """Detached negative samples (m, V): CD-k from the batch, or the persistent chains moved on."""
+        params = self.generator.params().detach()
+        with torch.no_grad():
+            if not self.config.persistent:
+                return gibbs(params, v, self.config.cd_k)[0]
+            if self.chains.numel() == 0:
+                count = self.config.chains or v.shape[0]
+                self.chains = v[torch.arange(count, device=v.device) % v.shape[0]].clone()
+            neg = gibbs(params, self.chains, self.config.cd_k)[0]
+            self.chains.copy_(neg)
+            return neg
+
+    def loss(self, player: str, batch: Batch) -> Tensor:
+        v = self.generator.flat(batch[0])  # (B, V)
+        neg = self.negative(v)
+        params = self.generator.params()
+        return free_energy(params, v).mean() - free_energy(params, neg).mean()
+
+    @classmethod
+    def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
+        if data.kind == "image":
+            return {"steps": 6000, "batch_size": 100, "sample_every": 1000}
+        return {"steps": 5000, "batch_size": 100}
+
+
+@igm.hookimpl
+def register_models(register: Callable[[str, type], None]) -> None:
+    register("rbm", RBM)

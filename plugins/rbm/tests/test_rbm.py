@@ -1,0 +1,149 @@
+"""The RBM plugin: the igm.testing contract, the CD/PCD loss, persistent chains across resume, sampling, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from igm import checkpoint
+from igm.data import open_data
+from igm.energy import free_energy, gibbs
+from igm.errors import ConfigError
+from igm.testing import build_model, check_checkpoint_roundtrip, check_model, check_samples, check_trains, threads, toy_points
+from igm.trainer import RunConfig, Trainer
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small matrices: one thread is faster, and much faster on a loaded machine."""
+    with threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return open_data("binarized-digits", 0)
+
+
+def test_contract_on_binarized_digits(tmp_path, digits):
+    model = check_model("rbm", digits, tmp_path, overrides={"hidden": "16", "cd_k": "3", "persistent": "true"})
+    assert model.config.visible == "bernoulli" and model.config.lr == 0.1
+    assert model.generator.W.shape == (500, 64)
+
+
+def test_pcd_contract_and_chains_in_the_checkpoint(tmp_path, digits):
+    model = build_model("rbm", digits.info, {"hidden": "16", "persistent": "true", "chains": "24", "gibbs_steps": "50"})
+    assert model.chains.shape == (0, 64)  # sized at the first batch
+    check_trains(model, digits, tmp_path / "run", batch_size=16)
+    assert model.chains.shape == (24, 64) and set(model.chains.unique().tolist()) <= {0.0, 1.0}
+    check_samples(model)
+    loaded = check_checkpoint_roundtrip(model, tmp_path / "rt.safetensors")  # bit-exact, chains included
+    assert torch.equal(loaded.chains, model.chains)
+
+
+def test_gaussian_visibles_on_real_valued_data(tmp_path):
+    data = toy_points()
+    model = build_model("rbm", data.info, {"hidden": "8", "gibbs_steps": "20"})
+    assert model.config.visible == "gaussian" and model.config.lr == 0.01
+    check_trains(model, data, tmp_path / "run")
+    x = check_samples(model)
+    assert x.unique().numel() > 8  # real-valued means, not bits
+    check_checkpoint_roundtrip(model, tmp_path / "rt.safetensors")
+    with pytest.raises(ConfigError, match="visible=gaussian"):
+        build_model("rbm", data.info, {"visible": "bernoulli"})
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent):
+    model = build_model("rbm", digits.info, {"hidden": "10", "cd_k": "2", "persistent": str(persistent).lower()})
+    v = digits.split("test")[0][:12].flatten(1)
+    torch.manual_seed(3)
+    loss = model.loss("rbm", (v.reshape(12, 1, 8, 8), None))
+    loss.backward()
+    # the same negative samples by hand: 2 Gibbs sweeps from the batch (PCD: from the fresh chains = the batch)
+    torch.manual_seed(3)
+    neg = gibbs(model.generator.params().detach(), v, 2)[0]
+    if persistent:
+        assert torch.equal(model.chains, neg)
+    p = model.generator.params().detach()
+    h_pos, h_neg = torch.sigmoid(v @ p.W.T + p.c), torch.sigmoid(neg @ p.W.T + p.c)
+    # −∂L/∂W = <h vᵀ>_data − <h vᵀ>_model (scikit-learn's update direction)
+    torch.testing.assert_close(-model.generator.W.grad, h_pos.T @ v / 12 - h_neg.T @ neg / 12)
+    torch.testing.assert_close(-model.generator.b.grad, v.mean(0) - neg.mean(0))
+    torch.testing.assert_close(-model.generator.c.grad, h_pos.mean(0) - h_neg.mean(0))
+    torch.testing.assert_close(loss, free_energy(p, v).mean() - free_energy(p, neg).mean())
+
+
+def run(steps: int) -> RunConfig:
+    return RunConfig(steps=steps, batch_size=16, seed=3, log_every=1, sample_every=0, checkpoint_every=0, device="cpu")
+
+
+def test_pcd_resume_continues_the_chains_exactly(tmp_path, digits):
+    overrides = {"hidden": "12", "persistent": "true", "cd_k": "2", "momentum": "0.5"}
+    full = build_model("rbm", digits.info, overrides)
+    Trainer(full, digits, run(10), tmp_path / "full", progress=False).fit()
+
+    Trainer(build_model("rbm", digits.info, overrides), digits, run(5), tmp_path / "split", progress=False).fit()
+    saved = checkpoint.read_file(tmp_path / "split" / checkpoint.MODEL_FILE)[0]["chains"]
+    resumed = build_model("rbm", digits.info, overrides, seed=99)  # chains unsized, weights different
+    trainer = Trainer(resumed, digits, run(10), tmp_path / "split", progress=False)
+    trainer.restore()
+    assert torch.equal(resumed.chains, saved)  # the chains came back from the checkpoint
+    trainer.fit(resume=True)
+
+    a, b = full.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys() and "chains" in a
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert not torch.equal(saved, resumed.chains)  # and they moved on after the resume
+    logs = [
+        [{k: v for k, v in json.loads(line).items() if k not in ("steps_per_s", "elapsed_s")} for line in (p / "metrics.jsonl").read_text().splitlines()]
+        for p in (tmp_path / "full", tmp_path / "split")
+    ]
+    assert logs[0] == logs[1]
+
+
+def test_sample_from_data_runs_the_chain_from_it(digits):
+    model = build_model("rbm", digits.info, {"hidden": "8", "gibbs_steps": "5"})
+    x = digits.split("test")[0][:6]
+    assert torch.equal(model.generator.sample_from(x, steps=0), x)
+    a = model.generator.sample_from(x, steps=3, generator=torch.Generator().manual_seed(1))
+    _, mean = gibbs(model.generator.params().detach(), x.flatten(1), 3, torch.Generator().manual_seed(1))
+    assert torch.equal(a, mean.reshape(6, 1, 8, 8))
+    # from noise: gibbs_steps sweeps from uniform bits, the means of the last one
+    s = model.generator.sample(6, generator=torch.Generator().manual_seed(2))
+    gen = torch.Generator().manual_seed(2)
+    start = (torch.rand(6, 64, generator=gen) < 0.5).float()
+    torch.testing.assert_close(s.flatten(1), gibbs(model.generator.params().detach(), start, 5, gen)[1])
+
+
+def test_metrics_through_igm_eval(tmp_path, digits, monkeypatch):
+    from typer.testing import CliRunner
+
+    from igm.cli import app
+    from igm.runs import evaluate
+
+    model = build_model("rbm", digits.info, {"hidden": "10"})
+    Trainer(model, digits, run(150), tmp_path, progress=False).fit()
+    path = tmp_path / checkpoint.MODEL_FILE
+    result = CliRunner().invoke(app, ["eval", str(path), "--metric", "ais", "--metric", "pseudo-likelihood", "-n", "30", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    ais = out["ais"]
+    assert ais["runs"] == 30 and ais["test_examples"] == digits.split("test")[0].shape[0]
+    assert ais["exact_log_z"] is not None  # 10 hidden units: exact too
+    assert abs(ais["log_z"] - ais["exact_log_z"]) < 3 * ais["log_z_se"] + 1e-9
+    assert ais["log_likelihood"] == pytest.approx(-ais["mean_free_energy"] - ais["log_z"])
+    assert ais["log_likelihood_se"] >= ais["free_energy_se"]
+    assert ais["exact_log_likelihood"] < 0
+    assert out["pseudo-likelihood"]["pseudo_likelihood"] < 0
+    # a model that is not an RBM: one line, exit 2; and `igm eval` with no --metric skips RBM metrics for it
+    gan = build_model("gan", digits.info, {"g_width": "0.25", "d_width": "0.25"})
+    checkpoint.save(gan, tmp_path / "gan.safetensors")
+    bad = CliRunner().invoke(app, ["eval", str(tmp_path / "gan.safetensors"), "--metric", "ais"])
+    assert bad.exit_code == 2 and "restricted Boltzmann" in bad.output
+    with pytest.raises(ConfigError, match="no metric applies"):  # ais and pseudo-likelihood skip a GAN
+        evaluate(tmp_path / "gan.safetensors", None, [])
+    assert set(evaluate(path, None, [], n=5)) == {"ais", "pseudo-likelihood"}  # and apply to the RBM

@@ -1,0 +1,309 @@
+"""Restricted Boltzmann machines: free energy, Gibbs steps, exact and AIS log-partitions.
+
+The core holds this math (not the ``rbm`` plugin) because the ``ais`` and
+``pseudo-likelihood`` metrics need it, and so do benchmarks that score scikit-learn's weights.
+
+An RBM is :class:`RBMParams`: weights ``W`` of shape ``(H, V)`` (hidden × visible, the layout of
+scikit-learn's ``BernoulliRBM.components_``), visible bias ``b`` ``(V,)`` and hidden bias ``c``
+``(H,)``; hidden units are binary. Two kinds of visible units:
+
+* ``bernoulli`` — binary visibles, energy ``E(v, h) = −b·v − c·h − hᵀWv``;
+  free energy ``F(v) = −b·v − Σ_j softplus(c_j + W_j·v)``.
+* ``gaussian`` — real visibles with unit variance (the data should be standardised),
+  ``E(v, h) = ½‖v − b‖² − c·h − hᵀWv``; ``F(v) = ½‖v − b‖² − Σ_j softplus(c_j + W_j·v)``
+  and ``p(v | h) = N(b + Wᵀh, I)``.
+
+``p(v) = exp(−F(v)) / Z``. :func:`log_partition_exact` sums over the hidden layer
+(``H ≤ 20``): ``log Z = logsumexp_h [c·h + Σ_i softplus(b_i + (Wᵀh)_i)]`` for Bernoulli
+visibles, ``logsumexp_h [c·h + b·Wᵀh + ½‖Wᵀh‖²] + (V/2) log 2π`` for Gaussian ones.
+
+:func:`ais_log_partition` is annealed importance sampling (Salakhutdinov & Murray 2008). The
+base model A has no weights and visible bias ``b_A`` (the base-rate model: logit of the data's
+pixel means for Bernoulli visibles, the data mean for Gaussian ones; the RBM's own ``b`` when
+no data are given). The intermediate distributions interpolate the *energies* of A and of the
+RBM B, summed over both hidden layers:
+
+    p*_β(v) = exp(v·((1−β) b_A + β b)) · Π_j (1 + exp(β (c_j + W_j·v)))       (Bernoulli)
+
+(for Gaussian visibles the first factor is ``exp(−(1−β)‖v−b_A‖²/2 − β‖v−b‖²/2)``), so that every
+p_β is itself an RBM with weights ``βW`` and an exact Gibbs transition; ``p_0`` is A
+(``log Z_0 = H log 2 + Σ_i softplus(b_A,i)``, or ``H log 2 + (V/2) log 2π``) and ``p_1`` is B.
+This is the paper's scheme; it differs from the geometric mean of the two free energies
+``exp(−(1−β)F_A − βF_B)``, which has no tractable Gibbs step. Each of ``runs`` chains
+accumulates ``log w = Σ_k log p*_{β_k}(v_k) − log p*_{β_{k−1}}(v_k)`` in float64, and
+
+    log Ẑ = log Z_0 + log mean_m w_m.
+
+Its standard error is the delta method, ``se(log Ẑ) = sd(w) / (√M · mean(w))``; the result also
+carries the ±3σ band on the mean of the weights that Salakhutdinov & Murray report
+(``log(mean w ± 3 sd(w)/√M)``; the lower end is None when it reaches 0). AIS in expectation
+underestimates ``log Z`` (Jensen), so the test log-likelihood it gives tends to be optimistic.
+
+:func:`pseudo_likelihood` is scikit-learn's ``BernoulliRBM.score_samples``: one visible unit
+per example flipped, ``V · log σ(F(ṽ) − F(v))``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as nnf
+from einops import rearrange
+from torch import Tensor
+
+from igm.generators import rand, randn
+
+Visible = Literal["bernoulli", "gaussian"]
+MAX_EXACT_HIDDEN = 20
+
+
+@dataclass(frozen=True)
+class RBMParams:
+    """An RBM's tensors: ``W`` (H, V), ``b`` (V,), ``c`` (H,) and the kind of visible units."""
+
+    W: Tensor  # (H, V)
+    b: Tensor  # (V,)
+    c: Tensor  # (H,)
+    visible: Visible = "bernoulli"
+
+    def __post_init__(self) -> None:
+        h, v = self.W.shape
+        if self.b.shape != (v,) or self.c.shape != (h,):
+            raise ValueError(f"RBM shapes disagree: W {tuple(self.W.shape)}, b {tuple(self.b.shape)}, c {tuple(self.c.shape)}")
+        if self.visible not in ("bernoulli", "gaussian"):
+            raise ValueError(f"visible must be bernoulli or gaussian, got {self.visible!r}")
+
+    @property
+    def num_hidden(self) -> int:
+        return self.W.shape[0]
+
+    @property
+    def num_visible(self) -> int:
+        return self.W.shape[1]
+
+    def detach(self, dtype: torch.dtype | None = None) -> RBMParams:
+        """Detached copies (in ``dtype`` when given): for metrics, not for training."""
+        conv = (lambda t: t.detach().to(dtype)) if dtype is not None else (lambda t: t.detach())
+        return replace(self, W=conv(self.W), b=conv(self.b), c=conv(self.c))
+
+    @classmethod
+    def from_sklearn(cls, rbm: object, dtype: torch.dtype = torch.float64) -> RBMParams:
+        """The weights of a fitted ``sklearn.neural_network.BernoulliRBM``."""
+        as_t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
+        return cls(as_t(rbm.components_), as_t(rbm.intercept_visible_), as_t(rbm.intercept_hidden_))  # type: ignore[attr-defined]
+
+
+def flatten(v: Tensor, params: RBMParams) -> Tensor:
+    """Examples of any event shape as rows of ``V`` visible values, in the RBM's dtype."""
+    return rearrange(v, "n ... -> n (...)").to(params.W.dtype)
+
+
+def hidden_input(params: RBMParams, v: Tensor) -> Tensor:
+    """``c + W v`` for each row of ``v`` (n, V) -> (n, H)."""
+    return torch.addmm(params.c, v, params.W.T)
+
+
+def visible_input(params: RBMParams, h: Tensor) -> Tensor:
+    """``b + Wᵀ h`` for each row of ``h`` (n, H) -> (n, V): logits or Gaussian means."""
+    return torch.addmm(params.b, h, params.W)
+
+
+def visible_energy(params: RBMParams, v: Tensor) -> Tensor:
+    """The visible part of the free energy: ``−b·v`` or ``½‖v − b‖²`` (n,)."""
+    if params.visible == "gaussian":
+        return 0.5 * (v - params.b).pow(2).sum(-1)
+    return -(v @ params.b)
+
+
+def free_energy(params: RBMParams, v: Tensor) -> Tensor:
+    """``F(v) = −log Σ_h exp(−E(v, h))`` for each row of ``v`` (n, V) -> (n,)."""
+    return visible_energy(params, v) - nnf.softplus(hidden_input(params, v)).sum(-1)
+
+
+def bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Bits with probabilities ``p`` (same shape and dtype), from ``generator`` or the global RNG."""
+    return (rand(tuple(p.shape), generator, p.device).to(p.dtype) < p).to(p.dtype)
+
+
+def sample_hidden(params: RBMParams, v: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """``h ~ p(h | v)``: (n, V) -> (n, H) binary."""
+    return bernoulli(torch.sigmoid(hidden_input(params, v)), generator)
+
+
+def visible_mean(params: RBMParams, h: Tensor) -> Tensor:
+    """``E[v | h]``: probabilities (Bernoulli) or means (Gaussian), (n, H) -> (n, V)."""
+    x = visible_input(params, h)
+    return torch.sigmoid(x) if params.visible == "bernoulli" else x
+
+
+def sample_visible(params: RBMParams, h: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V)."""
+    mean = visible_mean(params, h)
+    if params.visible == "bernoulli":
+        return bernoulli(mean, generator), mean
+    return mean + randn(tuple(mean.shape), generator, mean.device).to(mean.dtype), mean
+
+
+def gibbs(params: RBMParams, v: Tensor, steps: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``steps`` Gibbs sweeps v → h → v from ``v`` (n, V): the last visible sample and its mean.
+
+    With ``steps = 0`` both are ``v`` itself.
+    """
+    mean = v
+    for _ in range(steps):
+        v, mean = sample_visible(params, sample_hidden(params, v, generator), generator)
+    return v, mean
+
+
+def _hidden_states(start: int, stop: int, num_hidden: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Hidden configurations ``start .. stop-1`` as rows of bits (stop - start, H)."""
+    codes = torch.arange(start, stop, device=device)
+    bits = torch.arange(num_hidden, device=device)
+    return ((codes[:, None] >> bits[None, :]) & 1).to(dtype)
+
+
+def log_partition_exact(params: RBMParams, chunk: int = 1 << 14) -> Tensor:
+    """``log Z`` by summing over all ``2^H`` hidden states (H ≤ 20), in float64; chunked."""
+    h_count = params.num_hidden
+    if h_count > MAX_EXACT_HIDDEN:
+        raise ValueError(f"exact log Z enumerates 2^H hidden states; H = {h_count} > {MAX_EXACT_HIDDEN}")
+    p = params.detach(torch.float64)
+    parts = []
+    for start in range(0, 1 << h_count, chunk):
+        h = _hidden_states(start, min(start + chunk, 1 << h_count), h_count, torch.float64, p.W.device)
+        u = h @ p.W  # (n, V) = Wᵀh
+        if p.visible == "bernoulli":
+            parts.append(h @ p.c + nnf.softplus(u + p.b).sum(-1))
+        else:
+            parts.append(h @ p.c + u @ p.b + 0.5 * u.pow(2).sum(-1))
+    log_z = torch.logsumexp(torch.cat(parts), 0)
+    if p.visible == "gaussian":
+        log_z = log_z + 0.5 * p.num_visible * math.log(2 * math.pi)
+    return log_z
+
+
+def q3_schedule() -> Tensor:
+    """BENCHMARKS.md Q3's β schedule: 0→0.5 in steps of 1e-3, 0.5→0.9 in 1e-4, 0.9→1 in 1e-5 (14,501 values)."""
+    return schedule([(0.5, 500), (0.9, 4000), (1.0, 10000)])
+
+
+def schedule(segments: list[tuple[float, int]]) -> Tensor:
+    """β from 0 through each ``(end, steps)`` segment in equal steps, float64, ending at 1."""
+    parts, start = [torch.zeros(1, dtype=torch.float64)], 0.0
+    for end, steps in segments:
+        parts.append(torch.linspace(start, end, steps + 1, dtype=torch.float64)[1:])
+        start = end
+    betas = torch.cat(parts)
+    if betas[-1] != 1.0:
+        raise ValueError("an AIS schedule must end at β = 1")
+    return betas
+
+
+@dataclass(frozen=True)
+class AISResult:
+    """An AIS estimate of ``log Z``: the value, its standard error and the ±3σ band."""
+
+    log_z: float
+    se: float  # delta method: sd(w) / (√M mean(w))
+    log_z_low: float | None  # log(mean w − 3 sd(w)/√M) + log Z_0; None when that reaches 0
+    log_z_high: float  # log(mean w + 3 sd(w)/√M) + log Z_0
+    log_z_base: float  # log Z_0 of the base-rate model
+    log_weights: Tensor  # (M,) float64
+
+
+def base_rate_bias(data: Tensor | None, params: RBMParams, eps: float = 1e-3) -> Tensor:
+    """The base model's visible bias: logit of the clamped pixel means (Bernoulli), the mean (Gaussian)."""
+    if data is None:
+        return params.b.detach().clone()
+    mean = flatten(data, params).mean(0)
+    if params.visible == "gaussian":
+        return mean
+    mean = mean.clamp(eps, 1 - eps)
+    return torch.log(mean) - torch.log1p(-mean)
+
+
+def ais_log_partition(
+    params: RBMParams,
+    runs: int = 100,
+    betas: Tensor | None = None,
+    data: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> AISResult:
+    """``log Z`` of ``params`` by annealed importance sampling with ``runs`` chains (see the module).
+
+    ``betas`` defaults to :func:`q3_schedule`; ``data`` (examples, any event shape) sets the
+    base-rate model. Chains run in ``dtype``; the log weights accumulate in float64.
+    """
+    betas = q3_schedule() if betas is None else betas.to(torch.float64)
+    if betas[0] != 0.0 or betas[-1] != 1.0 or not bool((betas[1:] >= betas[:-1]).all()):
+        raise ValueError("an AIS schedule rises from β = 0 to β = 1")
+    p = params.detach(dtype)
+    b_a = base_rate_bias(data, p).to(dtype)
+    gaussian = p.visible == "gaussian"
+    v_dim, h_dim = p.num_visible, p.num_hidden
+    device = p.W.device
+    # base model A: independent visibles, H free hidden units
+    if gaussian:
+        log_z0 = h_dim * math.log(2.0) + 0.5 * v_dim * math.log(2 * math.pi)
+        v = b_a + randn((runs, v_dim), generator, device).to(dtype)
+    else:
+        log_z0 = h_dim * math.log(2.0) + float(nnf.softplus(b_a.double()).sum())
+        v = bernoulli(torch.sigmoid(b_a).expand(runs, v_dim), generator)
+    log_w = torch.zeros(runs, dtype=torch.float64, device=device)
+    b_b = p.b
+    beta_list = betas.tolist()
+    for k in range(1, len(beta_list)):
+        prev, beta = beta_list[k - 1], beta_list[k]
+        a = hidden_input(p, v)  # (M, H): c + W v
+        a64 = a.double()
+        if gaussian:  # ½ (‖v − b_A‖² − ‖v − b‖²), the slope of the visible term in β
+            slope = 0.5 * ((v - b_a).pow(2).sum(-1) - (v - b_b).pow(2).sum(-1)).double()
+        else:
+            slope = (v @ (b_b - b_a)).double()
+        log_w += (beta - prev) * slope + (nnf.softplus(beta * a64) - nnf.softplus(prev * a64)).sum(-1)
+        if k == len(beta_list) - 1:
+            break
+        # one Gibbs sweep that leaves p_β invariant: h ~ σ(β a), v | h with weights βW
+        h = bernoulli(torch.sigmoid(beta * a), generator)
+        x = (1 - beta) * b_a + beta * visible_input(p, h)
+        if gaussian:
+            v = x + randn((runs, v_dim), generator, device).to(dtype)
+        else:
+            v = bernoulli(torch.sigmoid(x), generator)
+    return _ais_result(log_w, log_z0)
+
+
+def _ais_result(log_w: Tensor, log_z0: float) -> AISResult:
+    runs = log_w.shape[0]
+    top = log_w.max()
+    w = torch.exp(log_w - top)  # (M,) in (0, 1]
+    mean = w.mean()
+    sd = w.std(unbiased=True) if runs > 1 else torch.zeros((), dtype=w.dtype)
+    half = 3 * sd / math.sqrt(runs)
+    offset = float(top) + log_z0
+    low = mean - half
+    return AISResult(
+        log_z=float(mean.log()) + offset,
+        se=float(sd / (math.sqrt(runs) * mean)),
+        log_z_low=float(low.log()) + offset if low > 0 else None,
+        log_z_high=float((mean + half).log()) + offset,
+        log_z_base=log_z0,
+        log_weights=log_w,
+    )
+
+
+def pseudo_likelihood(params: RBMParams, v: Tensor, index: Tensor) -> Tensor:
+    """scikit-learn's ``score_samples``: ``V · log σ(F(ṽ) − F(v))`` with unit ``index[i]`` of row i flipped.
+
+    ``v`` (n, V) binary, ``index`` (n,) integers in 0..V−1 -> (n,).
+    """
+    if params.visible != "bernoulli":
+        raise ValueError("the pseudo-likelihood is defined for Bernoulli visible units")
+    rows = torch.arange(v.shape[0], device=v.device)
+    flipped = v.clone()
+    flipped[rows, index] = 1 - flipped[rows, index]
+    return -v.shape[1] * nnf.softplus(-(free_energy(params, flipped) - free_energy(params, v)))

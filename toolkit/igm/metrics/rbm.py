@@ -1,0 +1,123 @@
+"""Likelihood metrics of restricted Boltzmann machines: ``ais`` and ``pseudo-likelihood``.
+
+Both score models that expose their weights through ``model.rbm_params() -> RBMParams``
+(the ``rbm`` family; see :mod:`igm.energy`) on the data source's test split.
+
+* ``ais`` — the test log-likelihood ``−mean_i F(v_i) − log Z`` with ``log Z`` from annealed
+  importance sampling (``-n`` runs, default 100, BENCHMARKS.md Q3's β schedule; the base-rate
+  model from the training split's pixel means). Its standard error combines the AIS error of
+  ``log Z`` (delta method) and the standard error of the mean free energy over the test
+  examples: ``se = √(se_F² + se_logZ²)``. With at most 20 hidden units it also gives the exact
+  ``log Z`` (enumeration of the hidden layer) and the exact log-likelihood.
+* ``pseudo-likelihood`` — exactly scikit-learn's ``BernoulliRBM.score_samples``: for each
+  example one visible unit, chosen by ``numpy.random.RandomState(seed).randint(0, V, n)`` (the
+  draw scikit-learn makes with ``random_state=seed``), is flipped and the score is
+  ``V · log σ(F(ṽ) − F(v))``; reported as the mean over the test split (and its standard error).
+  ``-n`` limits the number of test examples.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from igm.energy import MAX_EXACT_HIDDEN, RBMParams, ais_log_partition, flatten, free_energy, log_partition_exact, pseudo_likelihood
+from igm.errors import ConfigError, DataError
+from igm.metrics.base import Metric
+
+if TYPE_CHECKING:
+    from igm.data import DataInfo, DataSource
+    from igm.models import Model
+
+
+def rbm_of(model: Model, metric: str) -> RBMParams:
+    """The weights of an RBM-like model, or a one-line error naming the problem."""
+    getter = getattr(model, "rbm_params", None)
+    if getter is None:
+        raise ConfigError(
+            f"metric '{metric}' scores restricted Boltzmann machines (models with rbm_params()); "
+            f"'{model.name}' is not one: choose another --metric (see 'igm list metrics')"
+        )
+    return getter().detach(torch.float64)
+
+
+def test_examples(data: DataSource, metric: str) -> Tensor:
+    split = data.split("test")
+    if split is None:
+        raise DataError(f"metric '{metric}' scores the test split; '{data.info.name}' has none: use a source with one")
+    return split[0]
+
+
+def mean_and_se(values: Tensor) -> tuple[float, float]:
+    n = values.shape[0]
+    se = float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else 0.0
+    return float(values.mean()), se
+
+
+class AISLogLikelihood(Metric):
+    """Test log-likelihood of an RBM with ``log Z`` from annealed importance sampling."""
+
+    name = "ais"
+    default_n = 100  # AIS runs
+
+    def __init__(self, betas: Tensor | None = None, dtype: torch.dtype = torch.float32) -> None:
+        self.betas = betas  # None: the Q3 schedule
+        self.dtype = dtype  # of the chains; the log weights accumulate in float64
+
+    def applies_to_model(self, model: Model) -> bool:
+        return hasattr(model, "rbm_params")
+
+    def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        params = rbm_of(model, self.name)
+        x = flatten(test_examples(data, self.name), params)  # (N, V) float64
+        f_mean, f_se = mean_and_se(free_energy(params, x))
+        train = data.split("train")
+        gen = torch.Generator(device=params.W.device).manual_seed(seed)
+        runs = n or self.default_n
+        ais = ais_log_partition(params, runs, self.betas, None if train is None else train[0], gen, self.dtype)
+        out: dict[str, Any] = {
+            "log_likelihood": -f_mean - ais.log_z,
+            "log_likelihood_se": math.sqrt(f_se**2 + ais.se**2),
+            "log_z": ais.log_z,
+            "log_z_se": ais.se,
+            "log_z_low3": ais.log_z_low,
+            "log_z_high3": ais.log_z_high,
+            "mean_free_energy": f_mean,
+            "free_energy_se": f_se,
+            "runs": runs,
+            "test_examples": x.shape[0],
+            "exact_log_z": None,
+            "exact_log_likelihood": None,
+        }
+        if params.num_hidden <= MAX_EXACT_HIDDEN:
+            exact = float(log_partition_exact(params))
+            out["exact_log_z"], out["exact_log_likelihood"] = exact, -f_mean - exact
+        return out
+
+
+class PseudoLikelihood(Metric):
+    """scikit-learn's ``BernoulliRBM.score_samples`` averaged over the test split."""
+
+    name = "pseudo-likelihood"
+    default_n = 0  # 0: every test example
+
+    def applies_to(self, data: DataInfo) -> bool:
+        return data.value_range == (0.0, 1.0)
+
+    def applies_to_model(self, model: Model) -> bool:
+        return hasattr(model, "rbm_params")
+
+    def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, Any]:
+        params = rbm_of(model, self.name)
+        if params.visible != "bernoulli":
+            raise ConfigError("metric 'pseudo-likelihood' needs Bernoulli visible units; this RBM's are Gaussian: use --metric ais")
+        x = flatten(test_examples(data, self.name), params)
+        if n:
+            x = x[:n]
+        index = torch.from_numpy(np.random.RandomState(seed).randint(0, x.shape[1], x.shape[0]))
+        mean, se = mean_and_se(pseudo_likelihood(params, x, index))
+        return {"pseudo_likelihood": mean, "pseudo_likelihood_se": se, "test_examples": x.shape[0]}
