@@ -41,19 +41,20 @@ def mean_and_se(values: Tensor) -> tuple[float, float]:
     return float(v.mean()), se
 
 
-def test_log_likelihood(
+def per_example_bounds(
     model: HasLikelihoodBound,
     x: Tensor,
     labels: Tensor | None = None,
     k: int = DEFAULT_K,
     seed: int = 0,
     batch_size: int = BATCH,
-) -> dict[str, float]:
-    """NLL (-L_k) and ELBO of ``x`` (n, *event) under ``model``, means and standard errors over examples."""
+) -> tuple[Tensor, Tensor]:
+    """L_k and the ELBO of every example of ``x`` (n, *event) under ``model``: two (n,) tensors on the CPU."""
     gen = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
-    was_training = getattr(model, "training", False)
-    if isinstance(model, torch.nn.Module):
+    is_module = isinstance(model, torch.nn.Module)
+    device = next(model.parameters()).device if is_module else torch.device("cpu")
+    was_training = model.training if is_module else False
+    if is_module:
         model.eval()
     bound, elbo = [], []
     try:
@@ -65,11 +66,16 @@ def test_log_likelihood(
                 bound.append(iw_bound(log_w).cpu())
                 elbo.append(elbo_estimate(log_w).cpu())
     finally:
-        if isinstance(model, torch.nn.Module):
+        if is_module:
             model.train(was_training)
-    nll, nll_se = mean_and_se(-torch.cat(bound))
-    elbo_mean, elbo_se = mean_and_se(torch.cat(elbo))
-    return {"nll": nll, "nll_se": nll_se, "elbo": elbo_mean, "elbo_se": elbo_se, "k": k, "examples": x.shape[0]}
+    return torch.cat(bound), torch.cat(elbo)
+
+
+def likelihood_summary(bound: Tensor, elbo: Tensor, k: int) -> dict[str, float]:
+    """The ``nll`` metric's numbers from per-example L_k and ELBO (n,): means and standard errors."""
+    nll, nll_se = mean_and_se(-bound)
+    elbo_mean, elbo_se = mean_and_se(elbo)
+    return {"nll": nll, "nll_se": nll_se, "elbo": elbo_mean, "elbo_se": elbo_se, "k": k, "examples": bound.numel()}
 
 
 class TestNLL(Metric):
@@ -105,4 +111,4 @@ class TestNLL(Metric):
             )
         n = n or self.default_n or test[0].shape[0]
         x, labels = test[0][:n], (None if test[1] is None else test[1][:n])
-        return test_log_likelihood(model, x, labels, self.k, seed)
+        return likelihood_summary(*per_example_bounds(model, x, labels, self.k, seed), self.k)
