@@ -176,3 +176,66 @@ def test_fresh_run_refuses_a_directory_holding_a_run(tmp_path):
     assert before == {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
 
 
+
+
+# --- learning-rate decay ----------------------------------------------------------------------
+
+
+def test_lr_factor_known_values():
+    from igm.trainer import lr_factor
+
+    assert lr_factor("none", 7, 10) == 1.0
+    assert lr_factor("cosine", 0, 10) == 1.0 and lr_factor("cosine", 5, 10) == pytest.approx(0.5)
+    assert lr_factor("cosine", 10, 10) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor("linear", 0, 4) == 1.0 and lr_factor("linear", 3, 4) == 0.25
+    with pytest.raises(ValueError):
+        lr_factor("step", 1, 2)
+
+
+@pytest.mark.parametrize("kind", ["cosine", "linear"])
+def test_lr_decay_sets_every_players_rate_each_step(kind):
+    from igm.trainer import lr_factor
+
+    data = toy_points()
+    model = build_model("gan", data.info, {"lr_g": "0.002", "lr_d": "0.001"})
+    trainer = Trainer(model, data, run_config(8, lr_decay=kind), progress=False)
+    seen = []
+    original = model.loss
+
+    def spy(player, batch):
+        opt = trainer.optimizers[[p.name for p in trainer.players].index(player)]
+        seen.append((player, trainer.step, opt.param_groups[0]["lr"]))
+        return original(player, batch)
+
+    model.loss = spy
+    trainer.fit()
+    base = {"critic": 0.001, "generator": 0.002}
+    assert len(seen) == 16
+    for player, step, lr in seen:
+        assert lr == pytest.approx(base[player] * lr_factor(kind, step, 8))
+    assert seen[-1][2] < 0.3 * base["generator"]  # the last step runs at a small fraction of the base rate
+
+
+def test_resume_with_lr_decay_is_bit_exact(tmp_path, monkeypatch):
+    """A decaying run killed after its step-5 checkpoint and resumed ends where an unbroken one does."""
+    data = toy_points()
+    full = build_model("gan", data.info)
+    Trainer(full, data, run_config(12, lr_decay="cosine"), tmp_path / "full", progress=False).fit()
+
+    broken = Trainer(build_model("gan", data.info), data, run_config(12, lr_decay="cosine", checkpoint_every=5),
+                     tmp_path / "split", progress=False)
+    step_once = broken.train_step
+
+    def dies_at_seven():
+        if broken.step == 7:
+            raise KeyboardInterrupt
+        return step_once()
+
+    monkeypatch.setattr(broken, "train_step", dies_at_seven)
+    with pytest.raises(KeyboardInterrupt):
+        broken.fit()
+    resumed = build_model("gan", data.info, seed=999)
+    trainer = Trainer(resumed, data, run_config(12, lr_decay="cosine"), tmp_path / "split", progress=False)
+    trainer.fit(resume=True)
+    a, b = full.state_dict(), resumed.state_dict()
+    assert all(torch.equal(a[key], b[key]) for key in a)

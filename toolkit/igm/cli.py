@@ -126,6 +126,9 @@ def fit(
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed of the run."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
     trainer: Optional[str] = typer.Option(None, "--trainer", help="Registered trainer (default: default)."),
+    lr_decay: Optional[str] = typer.Option(
+        None, "--lr-decay", help="Learning-rate schedule: none, cosine or linear (to 0 at the last step)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     nproc: int = typer.Option(1, "--nproc", help="Data-parallel worker processes on this machine (torchrun)."),
@@ -139,7 +142,7 @@ def fit(
             raise ConfigError(f"{name} must be a positive integer, got {value}")
     if backend not in ("auto", "gloo", "nccl"):
         raise ConfigError(f"unknown --backend '{backend}': use auto, gloo or nccl")
-    flags = {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer}
+    flags = {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer, "lr_decay": lr_decay}
     args = dict(model=model, data=data, config_file=config_file, sets=sets or [], out=out, resume=resume, flags=flags)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from igm.distributed import launch

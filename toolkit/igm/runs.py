@@ -79,7 +79,7 @@ def plan_fit(
         if not saved.is_file() or not (Path(out) / checkpoint.MODEL_FILE).is_file():
             raise ConfigError(f"--resume: {out} holds no checkpoint to continue; drop --resume to start a new run")
         run_tbl, model_tbl = _tables(cfg.read_toml(saved), str(saved))
-        changed = [k for k in ("batch_size", "seed", "trainer") if k in flags and flags[k] != run_tbl.get(k)]
+        changed = [k for k in ("batch_size", "seed", "trainer", "lr_decay") if k in flags and flags[k] != run_tbl.get(k)]
         changed += [k for k, v in (("model", model), ("data", data)) if v is not None and v != run_tbl.get(k)]
         if changed or overrides or config_file:
             what = ", ".join(changed) or ("--set" if overrides else "--config")

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -55,6 +55,7 @@ class RunConfig:
     sample_every: int = 1000  # 0: only at the end
     checkpoint_every: int = 1000  # 0: only at the end
     num_samples: int = 0  # samples in each picture; 0: 2,000 points or 64 images
+    lr_decay: Literal["none", "cosine", "linear"] = "none"  # every player's lr -> 0 at the last step
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "log_every"):
@@ -75,6 +76,18 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' asked for, but CUDA is not available here: use --device cpu")
     return device
+
+
+def lr_factor(kind: str, step: int, steps: int) -> float:
+    """The share of its base learning rate a player uses in step ``step`` (0-based) of ``steps``."""
+    if kind == "none":
+        return 1.0
+    t = min(step / steps, 1.0)
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    if kind == "linear":
+        return 1.0 - t
+    raise ValueError(f"unknown lr_decay '{kind}'")
 
 
 def loss_and_logs(out: Tensor | Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
@@ -130,6 +143,11 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One round: every player steps ``player.steps`` times. Returns each player's last loss."""
         losses: dict[str, float] = {}
+        if self.run.lr_decay != "none":  # a function of the step alone, so resume stays exact
+            factor = lr_factor(self.run.lr_decay, self.step, self.run.steps)
+            for player, opt in zip(self.players, self.optimizers):
+                for group in opt.param_groups:
+                    group["lr"] = player.lr * factor
         for player, opt, others, player_loss in zip(self.players, self.optimizers, self.others, self.losses):
             for q in others:
                 q.requires_grad_(False)
