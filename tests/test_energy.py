@@ -12,6 +12,7 @@ from igm.energy import (
     RBMParams,
     ais_log_partition,
     free_energy,
+    free_energy_difference,
     gibbs,
     log_partition_exact,
     pseudo_likelihood,
@@ -139,3 +140,23 @@ def test_pseudo_likelihood_equals_sklearn_score_samples():
     np.testing.assert_allclose(ours.numpy(), expected, rtol=1e-10, atol=1e-10)
     # and the free energy is sklearn's
     np.testing.assert_allclose(free_energy(RBMParams.from_sklearn(rbm), torch.from_numpy(x)).numpy(), rbm._free_energy(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
+def test_free_energy_difference_has_the_autograd_value_and_gradient(visible):
+    p = random_rbm(9, 7, seed=11, visible=visible)
+    g = torch.Generator().manual_seed(12)
+    v, neg = torch.randn(5, 9, generator=g, dtype=torch.float64), torch.randn(4, 9, generator=g, dtype=torch.float64)
+    if visible == "bernoulli":
+        v, neg = (v > 0).double(), (neg > 0).double()
+    leaves = [t.clone().requires_grad_(True) for t in (p.W, p.b, p.c)]
+    q = RBMParams(*leaves, visible)
+    ours = free_energy_difference(q, v, neg)
+    ours.backward()
+    ref_leaves = [t.clone().requires_grad_(True) for t in (p.W, p.b, p.c)]
+    r = RBMParams(*ref_leaves, visible)
+    ref = free_energy(r, v).mean() - free_energy(r, neg).mean()
+    ref.backward()
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
+    for a, b in zip(leaves, ref_leaves):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)

@@ -118,9 +118,56 @@ def visible_energy(params: RBMParams, v: Tensor) -> Tensor:
     return -(v @ params.b)
 
 
-def free_energy(params: RBMParams, v: Tensor) -> Tensor:
-    """``F(v) = −log Σ_h exp(−E(v, h))`` for each row of ``v`` (n, V) -> (n,)."""
-    return visible_energy(params, v) - nnf.softplus(hidden_input(params, v)).sum(-1)
+def free_energy(params: RBMParams, v: Tensor, hidden: Tensor | None = None) -> Tensor:
+    """``F(v) = −log Σ_h exp(−E(v, h))`` for each row of ``v`` (n, V) -> (n,).
+
+    ``hidden`` is ``hidden_input(params, v)`` when the caller has it already (n, H).
+    """
+    hidden = hidden_input(params, v) if hidden is None else hidden
+    return visible_energy(params, v) - nnf.softplus(hidden).sum(-1)
+
+
+class _FreeEnergyDifference(torch.autograd.Function):
+    """``mean F(v) − mean F(ṽ)`` from precomputed hidden inputs; the weight gradient in one product."""
+
+    @staticmethod
+    def forward(ctx, W, b, c, v, neg, a_pos, a_neg, gaussian):  # type: ignore[override]  # noqa: ANN001, ANN205, N803
+        ctx.save_for_backward(v, neg, a_pos, a_neg)
+        if gaussian:
+            vis_pos, vis_neg = 0.5 * (v - b).pow(2).sum(-1), 0.5 * (neg - b).pow(2).sum(-1)
+        else:
+            vis_pos, vis_neg = -(v @ b), -(neg @ b)
+        f_pos = vis_pos - nnf.softplus(a_pos).sum(-1)
+        f_neg = vis_neg - nnf.softplus(a_neg).sum(-1)
+        return f_pos.mean() - f_neg.mean()
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]  # noqa: ANN001, ANN205
+        v, neg, a_pos, a_neg = ctx.saved_tensors
+        s_pos = torch.sigmoid(a_pos) / v.shape[0]  # (B, H)
+        s_neg = torch.sigmoid(a_neg) / neg.shape[0]  # (M, H)
+        # ∂L/∂W = −Σ s_pos vᵀ + Σ s_neg ṽᵀ as one (H, B+M) @ (B+M, V) product
+        grad_w = torch.cat([s_neg, -s_pos]).T @ torch.cat([neg, v])
+        grad_b = neg.mean(0) - v.mean(0)  # the same for Bernoulli and unit-variance Gaussian visibles
+        grad_c = s_neg.sum(0) - s_pos.sum(0)
+        return grad * grad_w, grad * grad_b, grad * grad_c, None, None, None, None, None
+
+
+def free_energy_difference(
+    params: RBMParams, v: Tensor, neg: Tensor, a_pos: Tensor | None = None, a_neg: Tensor | None = None
+) -> Tensor:
+    """``mean F(v) − mean F(ṽ)`` (the CD/PCD loss), differentiable in ``W``, ``b``, ``c`` only.
+
+    ``v`` (B, V) data, ``neg`` (M, V) negative samples; ``a_pos`` / ``a_neg`` their hidden inputs
+    ``c + W v`` when the caller has them. The value and the gradient are those of
+    ``free_energy(params, v).mean() - free_energy(params, neg).mean()`` (with ``v`` and ``neg``
+    constant), but the weight gradient takes one matrix product instead of two.
+    """
+    with torch.no_grad():
+        a_pos = hidden_input(params, v) if a_pos is None else a_pos.detach()
+        a_neg = hidden_input(params, neg) if a_neg is None else a_neg.detach()
+    gaussian = params.visible == "gaussian"
+    return _FreeEnergyDifference.apply(params.W, params.b, params.c, v.detach(), neg.detach(), a_pos, a_neg, gaussian)
 
 
 def bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:

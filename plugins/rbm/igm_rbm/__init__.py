@@ -15,9 +15,10 @@ the update of scikit-learn's ``BernoulliRBM`` (``lr`` times the batch mean).
 
 * CD-k (``persistent=false``): ``ṽ`` is ``cd_k`` Gibbs sweeps v → h → v started at the batch.
 * PCD (``persistent=true``): ``chains`` persistent chains (0: the batch size) take ``cd_k``
-  sweeps per update. They are the buffer ``chains`` of the model, created from the first
-  batch, so they live in the checkpoint and a resumed run continues them exactly; their Gibbs
-  noise comes from the global torch RNG, which the trainer saves.
+  sweeps per update. Their state is the hidden layer (as scikit-learn's ``h_samples_``): the
+  buffer ``chains`` (chains, H) of the model, sampled from the first batch, so the chains live
+  in the checkpoint and a resumed run continues them exactly; their Gibbs noise comes from the
+  global torch RNG, which the trainer saves.
 
 ``model.generator`` is an :class:`RBMGenerator`: ``sample(n)`` runs ``gibbs_steps`` sweeps from
 noise (uniform bits, or N(b, I)) and returns the visible means ``E[v | h]`` of the last sweep
@@ -38,7 +39,7 @@ from torch import Tensor, nn
 import igm
 from igm.data import DataInfo
 from igm.data.base import Batch
-from igm.energy import RBMParams, bernoulli, free_energy, gibbs
+from igm.energy import RBMParams, bernoulli, free_energy_difference, gibbs, hidden_input, sample_hidden, sample_visible
 from igm.errors import ConfigError
 from igm.generators import Generator, randn
 from igm.models import Model, Player
@@ -135,9 +136,8 @@ class RBM(Model):
         self.generator = RBMGenerator(
             data.event_shape, config.hidden, visible, config.gibbs_steps, config.init_std, data.value_range
         )
-        if config.persistent:  # (chains, V); sized from the first batch when chains = 0
-            v = self.generator.W.shape[1]
-            self.register_buffer("chains", torch.empty(0, v))
+        if config.persistent:  # the chains' hidden states (chains, H); sized at the first batch when chains = 0
+            self.register_buffer("chains", torch.empty(0, config.hidden))
 
     def rbm_params(self) -> RBMParams:
         """The weights, for the ``ais`` and ``pseudo-likelihood`` metrics."""
@@ -162,24 +162,34 @@ class RBM(Model):
         if self.config.persistent and saved is not None and saved.shape != self.chains.shape:
             self.chains = torch.empty(saved.shape, dtype=self.chains.dtype, device=self.chains.device)
 
-    def negative(self, v: Tensor) -> Tensor:
-        """Detached negative samples (m, V): CD-k from the batch, or the persistent chains moved on."""
-        params = self.generator.params().detach()
-        with torch.no_grad():
-            if not self.config.persistent:
-                return gibbs(params, v, self.config.cd_k)[0]
-            if self.chains.numel() == 0:
-                count = self.config.chains or v.shape[0]
-                self.chains = v[torch.arange(count, device=v.device) % v.shape[0]].clone()
-            neg = gibbs(params, self.chains, self.config.cd_k)[0]
-            self.chains.copy_(neg)
-            return neg
-
     def loss(self, player: str, batch: Batch) -> Tensor:
-        v = self.generator.flat(batch[0])  # (B, V)
-        neg = self.negative(v)
+        """``mean F(v) − mean F(ṽ)``; ``ṽ`` from CD-k (from the batch) or PCD (the persistent chains).
+
+        Every hidden input ``c + W v`` is computed once: the positive one gives the first hidden
+        sample of CD, the negative one the chains' next hidden state; the backward pass is one
+        product (:func:`igm.energy.free_energy_difference`): 4 matrix products per PCD-1 or CD-1
+        update, the work of scikit-learn's 5.
+        """
         params = self.generator.params()
-        return free_energy(params, v).mean() - free_energy(params, neg).mean()
+        fixed = params.detach()
+        v = self.generator.flat(batch[0])  # (B, V)
+        with torch.no_grad():
+            a_pos = hidden_input(fixed, v)  # (B, H)
+            if not self.config.persistent:
+                h = bernoulli(torch.sigmoid(a_pos))
+            else:
+                if self.chains.numel() == 0:  # start the chains at the first batch's hidden units
+                    count = self.config.chains or v.shape[0]
+                    self.chains = bernoulli(torch.sigmoid(a_pos))[torch.arange(count, device=v.device) % v.shape[0]]
+                h = self.chains
+            for sweep in range(self.config.cd_k):
+                neg, _ = sample_visible(fixed, h)  # (M, V)
+                if sweep < self.config.cd_k - 1:
+                    h = sample_hidden(fixed, neg)
+            a_neg = hidden_input(fixed, neg)  # (M, H)
+            if self.config.persistent:
+                self.chains.copy_(bernoulli(torch.sigmoid(a_neg)))
+        return free_energy_difference(params, v, neg, a_pos, a_neg)
 
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:

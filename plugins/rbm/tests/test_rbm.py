@@ -35,9 +35,9 @@ def test_contract_on_binarized_digits(tmp_path, digits):
 
 def test_pcd_contract_and_chains_in_the_checkpoint(tmp_path, digits):
     model = build_model("rbm", digits.info, {"hidden": "16", "persistent": "true", "chains": "24", "gibbs_steps": "50"})
-    assert model.chains.shape == (0, 64)  # sized at the first batch
+    assert model.chains.shape == (0, 16)  # sized at the first batch
     check_trains(model, digits, tmp_path / "run", batch_size=16)
-    assert model.chains.shape == (24, 64) and set(model.chains.unique().tolist()) <= {0.0, 1.0}
+    assert model.chains.shape == (24, 16) and set(model.chains.unique().tolist()) <= {0.0, 1.0}
     check_samples(model)
     loaded = check_checkpoint_roundtrip(model, tmp_path / "rt.safetensors")  # bit-exact, chains included
     assert torch.equal(loaded.chains, model.chains)
@@ -62,12 +62,13 @@ def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent):
     torch.manual_seed(3)
     loss = model.loss("rbm", (v.reshape(12, 1, 8, 8), None))
     loss.backward()
-    # the same negative samples by hand: 2 Gibbs sweeps from the batch (PCD: from the fresh chains = the batch)
+    # the same negative samples by hand: 2 Gibbs sweeps from the batch (PCD: the chains start at its hidden units)
     torch.manual_seed(3)
-    neg = gibbs(model.generator.params().detach(), v, 2)[0]
-    if persistent:
-        assert torch.equal(model.chains, neg)
     p = model.generator.params().detach()
+    neg = gibbs(p, v, 2)[0]
+    if persistent:  # and then hold the hidden units sampled from the negatives
+        u = torch.rand(12, 10)
+        assert torch.equal(model.chains, (u < torch.sigmoid(neg @ p.W.T + p.c)).float())
     h_pos, h_neg = torch.sigmoid(v @ p.W.T + p.c), torch.sigmoid(neg @ p.W.T + p.c)
     # −∂L/∂W = <h vᵀ>_data − <h vᵀ>_model (scikit-learn's update direction)
     torch.testing.assert_close(-model.generator.W.grad, h_pos.T @ v / 12 - h_neg.T @ neg / 12)

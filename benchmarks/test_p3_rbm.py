@@ -1,0 +1,96 @@
+"""P3 — RBM time per epoch on binarized MNIST: igm's ``rbm`` family against scikit-learn's BernoulliRBM.
+
+Same algorithm and settings for both: 500 hidden units, batch 100, learning rate 0.1 (plain
+SGD on the batch mean, scikit-learn's update), one epoch = 600 updates over the 60,000 training
+images, **persistent CD with one Gibbs sweep** (scikit-learn implements only PCD, called SML
+there, with as many persistent chains as the batch size; igm: ``persistent=true, cd_k=1,
+chains=0`` = the batch size), float32 for both (scikit-learn keeps float32 input as float32).
+
+- igm: ``Trainer(model, binarized-mnist source, RunConfig(steps=600, batch_size=100), out_dir=None,
+  progress=False).fit()`` — the generic trainer, fresh Bernoulli bits drawn for every batch
+  (dynamic binarization, counted in igm's time).
+- scikit-learn: ``BernoulliRBM(n_components=500, learning_rate=0.1, batch_size=100, n_iter=1,
+  random_state=0).fit(X)`` on one binarization of the training images (float32).
+
+Timed: the whole fit; model / data building is not. Interleaved rounds (order rotates), one torch
+thread and one BLAS thread for both (threadpoolctl), per-round ratio igm / scikit-learn, median
+over rounds. Target: < 1 (igm faster). Skipped when ``/work/shared/data/mnist.npz`` (or
+``$IGM_MNIST``) is absent.
+
+Run: ``.venv/bin/python -m pytest benchmarks/test_p3_rbm.py --benchmark-only -q``
+(``IGM_BENCH_REPEATS`` rounds, default 5).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from _bench import ROOT, Interleaved, ratio_of_minimums, repeats, run_rounds, spread, write_result
+
+from igm.data import open_data
+from igm.testing import build_model
+from igm.trainer import RunConfig, Trainer
+
+MNIST = Path(os.environ.get("IGM_MNIST", ROOT.parent / "shared" / "data" / "mnist.npz"))
+HIDDEN, BATCH, LR = 500, 100, 0.1
+EPOCH_STEPS = 60_000 // BATCH
+
+
+@pytest.fixture(scope="module")
+def source():
+    if not MNIST.exists():
+        pytest.skip(f"MNIST not found at {MNIST}")
+    return open_data(f"binarized-mnist:{MNIST}", 0)
+
+
+def test_p3_rbm_epoch(benchmark, torch_threads, source):
+    from sklearn.neural_network import BernoulliRBM
+    from threadpoolctl import threadpool_limits
+
+    x_train = source.split("train")[0].flatten(1)
+    x_bits = torch.bernoulli(x_train, generator=torch.Generator().manual_seed(0)).numpy().astype(np.float32)
+    overrides = {"hidden": str(HIDDEN), "persistent": "true", "cd_k": "1", "lr": str(LR)}
+
+    def igm_epoch():
+        model = build_model("rbm", source.info, overrides, seed=0)
+        run = RunConfig(steps=EPOCH_STEPS, batch_size=BATCH, seed=0, log_every=100, sample_every=0, checkpoint_every=0, device="cpu")
+        trainer = Trainer(model, source, run, out_dir=None, progress=False)
+        return trainer.fit
+
+    def sklearn_epoch():
+        rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=1, random_state=0)
+        return lambda: rbm.fit(x_bits)
+
+    bench = Interleaved({"igm": igm_epoch, "sklearn": sklearn_epoch})
+    with threadpool_limits(limits=torch_threads):
+        run_rounds(benchmark, bench, repeats(5))
+
+    ratio = bench.ratio("igm", "sklearn")
+    payload = {
+        "settings": {
+            "hidden": HIDDEN,
+            "batch_size": BATCH,
+            "learning_rate": LR,
+            "updates_per_epoch": EPOCH_STEPS,
+            "algorithm": "PCD-1 (sklearn's SML), chains = batch size, plain SGD",
+            "dtype": "float32 for both",
+            "threads": torch_threads,
+        },
+        "rounds": bench.rounds,
+        "seconds_per_epoch": {name: spread(t) for name, t in bench.times.items()},
+        "ratio_igm_over_sklearn": spread(ratio),
+        "ratio_of_minimums": ratio_of_minimums(bench.times["igm"], bench.times["sklearn"]),
+        "cpu_ratio": spread(bench.ratio("igm", "sklearn", cpu=True)),
+        "raw_times": bench.times,
+        "target": "< 1 (igm faster)",
+    }
+    med = spread(ratio)["median"]
+    summary = (
+        f"RBM epoch (500 hidden, batch 100, PCD-1) igm {spread(bench.times['igm'])['median']:.2f} s vs "
+        f"sklearn {spread(bench.times['sklearn'])['median']:.2f} s: ratio {med:.3f} (target < 1)"
+    )
+    write_result("p3_rbm", payload, summary)
