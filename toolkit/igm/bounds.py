@@ -31,13 +31,12 @@ from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange, repeat
 from torch import Tensor
 
 LOG_2PI = math.log(2 * math.pi)
 DEFAULT_MAX_ELEMENTS = 1 << 22  # decoder output numbers per chunk (16 MB in float32)
 
-# log p(x | z) of a batch: x (N, *event), z (N, L), labels (N,) or None -> (N,)
+# log p(x | z): x (B, *event), z (B, L) or (c, B, L), labels (B,) or None -> (B,) or (c, B)
 LogLikelihood = Callable[[Tensor, Tensor, "Tensor | None"], Tensor]
 
 
@@ -55,19 +54,29 @@ def log_mean_exp(x: Tensor, dim: int = 0) -> Tensor:
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
 
 
-def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
-    """``sum_d log Bernoulli(x_d; sigmoid(logits_d))`` for x in [0, 1]: (N, *event) -> (N,).
+def _sum_event(ll: Tensor, x: Tensor) -> Tensor:
+    """Sum ``ll`` (*lead, B, *event) over the event dimensions of ``x`` (B, *event): -> (*lead, B)."""
+    return ll.flatten(ll.dim() - x.dim() + 1).sum(-1)
 
-    ``x * l - softplus(l)``, exact for binary x (and the cross-entropy for x in between).
+
+def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
+    """``sum_d log Bernoulli(x_d; sigmoid(logits_d))`` for x in [0, 1]: (B, *event) -> (B,).
+
+    ``logits`` may carry extra leading dimensions, (*lead, B, *event) -> (*lead, B), and ``x``
+    broadcasts over them without a copy. One fused kernel (binary cross-entropy with logits):
+    ``x * l - softplus(l)``, exact for binary x (the negative cross-entropy for x in between).
     """
-    ll = x * logits - F.softplus(logits)  # (N, *event)
-    return rearrange(ll, "n ... -> n (...)").sum(1)
+    ll = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    return _sum_event(ll, x)
 
 
 def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
-    """``sum_d log N(x_d; mean_d, exp(log_std_d)^2)``: (N, *event) -> (N,) (log_std broadcasts)."""
-    ll = -0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI  # (N, *event)
-    return rearrange(ll, "n ... -> n (...)").sum(1)
+    """``sum_d log N(x_d; mean_d, exp(log_std_d)^2)``: (B, *event) -> (B,) (log_std broadcasts).
+
+    ``mean`` may carry extra leading dimensions, (*lead, B, *event) -> (*lead, B).
+    """
+    ll = -0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI  # (*lead, B, *event)
+    return _sum_event(ll, x)
 
 
 def std_normal_log_prob(z: Tensor) -> Tensor:
@@ -99,7 +108,7 @@ def log_weights(
     Args:
         x: the data, (B, *event).
         mu, logvar: the encoder's Gaussian q(z|x), each (B, L).
-        log_likelihood: ``(x (N, *event), z (N, L), labels (N,) | None) -> (N,)``, the decoder's log p(x|z).
+        log_likelihood: the decoder's log p(x|z): ``(x (B, *event), z (c, B, L), labels (B,) | None) -> (c, B)``.
         k: importance samples per example.
         labels: (B,) class labels passed to the decoder (conditional models), or None.
         generator: a seeded ``torch.Generator`` for the noise (default: the global RNG).
@@ -124,10 +133,7 @@ def log_weights(
         z = mu + std * eps  # (c, B, L)
         log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (c, B)
         log_prior = std_normal_log_prob(z)  # (c, B)
-        x_rep = x if c == 1 else repeat(x, "b ... -> (c b) ...", c=c)  # (c*B, *event)
-        y_rep = labels if labels is None or c == 1 else repeat(labels, "b -> (c b)", c=c)
-        log_lik = log_likelihood(x_rep, rearrange(z, "c b l -> (c b) l"), y_rep)  # (c*B,)
-        out.append(rearrange(log_lik, "(c b) -> c b", c=c) + log_prior - log_q)
+        out.append(log_likelihood(x, z, labels) + log_prior - log_q)  # (c, B)
     return out[0] if len(out) == 1 else torch.cat(out, dim=0)  # (k, B)
 
 

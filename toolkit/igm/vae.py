@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
-from einops import rearrange
+from einops import rearrange, repeat
 from torch import Tensor, nn
 
 from igm import bounds
@@ -122,8 +122,18 @@ class DecoderGenerator(Generator):
         return self.log_std.clamp(min=MIN_LOG_STD)
 
     def log_prob(self, x: Tensor, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        """log p(x | z) summed over the event dimensions: x (N, *event), z (N, L) -> (N,)."""
-        out = self.forward(z, labels)
+        """log p(x | z) summed over the event dimensions: x (B, *event), z (B, L) -> (B,).
+
+        ``z`` may hold c draws per example, (c, B, L) -> (c, B): the decoder runs once on all
+        c * B of them and x broadcasts over the draws without being copied.
+        """
+        if z.dim() == 3:
+            c = z.shape[0]
+            flat = rearrange(z, "c b l -> (c b) l")
+            y = None if labels is None else repeat(labels, "b -> (c b)", c=c)
+            out = rearrange(self.forward(flat, y), "(c b) ... -> c b ...", c=c)  # (c, B, *event)
+        else:
+            out = self.forward(z, labels)  # (B, *event)
         if self.likelihood == "bernoulli":
             return bounds.bernoulli_log_prob(x, out)
         return bounds.gaussian_log_prob(x, out, self.std_log())
