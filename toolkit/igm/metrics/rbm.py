@@ -28,6 +28,7 @@ from torch import Tensor
 from igm.energy import MAX_EXACT_HIDDEN, RBMParams, ais_log_partition, flatten, free_energy, log_partition_exact, pseudo_likelihood
 from igm.errors import ConfigError, DataError
 from igm.metrics.base import Metric
+from igm.metrics.likelihood import mean_and_se
 
 if TYPE_CHECKING:
     from igm.data import DataInfo, DataSource
@@ -50,12 +51,6 @@ def test_examples(data: DataSource, metric: str) -> Tensor:
     if split is None:
         raise DataError(f"metric '{metric}' scores the test split; '{data.info.name}' has none: use a source with one")
     return split[0]
-
-
-def mean_and_se(values: Tensor) -> tuple[float, float]:
-    n = values.shape[0]
-    se = float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else 0.0
-    return float(values.mean()), se
 
 
 class AISLogLikelihood(Metric):
