@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from igm import bounds
 from igm.cli import app
 from igm.data import open_data
-from igm.testing import build_model, check_model, toy_images, toy_points
+from igm.testing import build_model, check_model, threads, toy_images, toy_points
 from igm.trainer import RunConfig, Trainer
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small networks: one torch thread is faster, above all on a busy machine."""
+    with threads(1):
+        yield
 
 
 def test_contract_on_points_gaussian_iwae(tmp_path):
@@ -45,7 +53,7 @@ def test_loss_is_minus_the_mean_bound_for_vae_and_iwae():
 def test_cvae_samples_honour_their_labels():
     data = toy_images(n=256)  # class c lights up row c mod 8
     model = build_model("vae", data.info, {"conditional": "true", "network": "mlp", "hidden": "[64]", "latent_dim": "4", "lr": "3e-3"})
-    run = RunConfig(steps=400, batch_size=64, sample_every=0, checkpoint_every=0, device="cpu")
+    run = RunConfig(steps=200, batch_size=64, sample_every=0, checkpoint_every=0, device="cpu")
     Trainer(model, data, run, progress=False).fit()
     labels = torch.arange(10).repeat(20)  # (200,)
     with torch.no_grad():
