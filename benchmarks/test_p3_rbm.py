@@ -1,19 +1,22 @@
 """P3 — RBM time per epoch on binarized MNIST: igm's ``rbm`` family against scikit-learn's BernoulliRBM.
 
-Same algorithm and settings for both: 500 hidden units, batch 100, learning rate 0.1 (plain
-SGD on the batch mean, scikit-learn's update), one epoch = 600 updates over the 60,000 training
-images, **persistent CD with one Gibbs sweep** (scikit-learn implements only PCD, called SML
-there, with as many persistent chains as the batch size; igm: ``persistent=true, cd_k=1,
-chains=0`` = the batch size), float32 for both (scikit-learn keeps float32 input as float32).
+Same algorithm, data and settings for both: 500 hidden units, batch 100, learning rate 0.1
+(plain SGD on the batch mean, scikit-learn's update), one epoch = 600 updates over the 60,000
+training images, **persistent CD with one Gibbs sweep** (scikit-learn implements only PCD, called
+SML there, with as many persistent chains as the batch size; igm: ``persistent=true, cd_k=1,
+chains=0`` = the batch size), the same binarized training images (one fixed Bernoulli draw of
+MNIST, seed 0, so neither side pays for dynamic binarization).
 
-- igm: ``Trainer(model, binarized-mnist source, RunConfig(steps=600, batch_size=100), out_dir=None,
-  progress=False).fit()`` — the generic trainer, fresh Bernoulli bits drawn for every batch
-  (dynamic binarization, counted in igm's time).
-- scikit-learn: ``BernoulliRBM(n_components=500, learning_rate=0.1, batch_size=100, n_iter=1,
-  random_state=0).fit(X)`` on one binarization of the training images (float32).
+- ``igm``: ``Trainer(model, TensorSource(bits), RunConfig(steps=600, batch_size=100), out_dir=None,
+  progress=False).fit()`` — the generic trainer, float32.
+- ``sklearn``: ``BernoulliRBM(n_components=500, learning_rate=0.1, batch_size=100, n_iter=1,
+  random_state=0).fit(bits)`` with float32 bits (scikit-learn keeps float32 input in float32):
+  the like-for-like row.
+- ``sklearn-f64`` (for information): the same on float64 bits, what ``fit`` runs on the usual
+  float64 arrays.
 
 Timed: the whole fit; model / data building is not. Interleaved rounds (order rotates), one torch
-thread and one BLAS thread for both (threadpoolctl), per-round ratio igm / scikit-learn, median
+thread and one BLAS thread for all (threadpoolctl), per-round ratios igm / scikit-learn, median
 over rounds. Target: < 1 (igm faster). Skipped when ``/work/shared/data/mnist.npz`` (or
 ``$IGM_MNIST``) is absent.
 
@@ -31,7 +34,7 @@ import pytest
 import torch
 from _bench import ROOT, Interleaved, ratio_of_minimums, repeats, run_rounds, spread, write_result
 
-from igm.data import open_data
+from igm.data import DataInfo, TensorSource, open_data
 from igm.testing import build_model
 from igm.trainer import RunConfig, Trainer
 
@@ -51,25 +54,33 @@ def test_p3_rbm_epoch(benchmark, torch_threads, source):
     from sklearn.neural_network import BernoulliRBM
     from threadpoolctl import threadpool_limits
 
-    x_train = source.split("train")[0].flatten(1)
-    x_bits = torch.bernoulli(x_train, generator=torch.Generator().manual_seed(0)).numpy().astype(np.float32)
+    x_train = source.split("train")[0]
+    bits = torch.bernoulli(x_train, generator=torch.Generator().manual_seed(0))  # (60000, 1, 28, 28)
+    info = DataInfo("binarized-mnist-fixed", (1, 28, 28), None, (0.0, 1.0), "image")
+    fixed = TensorSource(info, bits)
+    x32 = bits.flatten(1).numpy()
+    x64 = x32.astype(np.float64)
     overrides = {"hidden": str(HIDDEN), "persistent": "true", "cd_k": "1", "lr": str(LR)}
 
     def igm_epoch():
-        model = build_model("rbm", source.info, overrides, seed=0)
+        model = build_model("rbm", info, overrides, seed=0)
         run = RunConfig(steps=EPOCH_STEPS, batch_size=BATCH, seed=0, log_every=100, sample_every=0, checkpoint_every=0, device="cpu")
-        trainer = Trainer(model, source, run, out_dir=None, progress=False)
+        trainer = Trainer(model, fixed, run, out_dir=None, progress=False)
         return trainer.fit
 
-    def sklearn_epoch():
-        rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=1, random_state=0)
-        return lambda: rbm.fit(x_bits)
+    def sklearn_epoch(x):
+        def prepare():
+            rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, n_iter=1, random_state=0)
+            return lambda: rbm.fit(x)
 
-    bench = Interleaved({"igm": igm_epoch, "sklearn": sklearn_epoch})
+        return prepare
+
+    bench = Interleaved({"igm": igm_epoch, "sklearn": sklearn_epoch(x32), "sklearn-f64": sklearn_epoch(x64)})
     with threadpool_limits(limits=torch_threads):
         run_rounds(benchmark, bench, repeats(5))
 
     ratio = bench.ratio("igm", "sklearn")
+    ratio64 = bench.ratio("igm", "sklearn-f64")
     payload = {
         "settings": {
             "hidden": HIDDEN,
@@ -77,7 +88,8 @@ def test_p3_rbm_epoch(benchmark, torch_threads, source):
             "learning_rate": LR,
             "updates_per_epoch": EPOCH_STEPS,
             "algorithm": "PCD-1 (sklearn's SML), chains = batch size, plain SGD",
-            "dtype": "float32 for both",
+            "data": "one fixed binarization of the MNIST training images (seed 0) for all",
+            "dtype": "igm float32; sklearn float32 (like for like) and float64 (for information)",
             "threads": torch_threads,
         },
         "rounds": bench.rounds,
@@ -85,12 +97,14 @@ def test_p3_rbm_epoch(benchmark, torch_threads, source):
         "ratio_igm_over_sklearn": spread(ratio),
         "ratio_of_minimums": ratio_of_minimums(bench.times["igm"], bench.times["sklearn"]),
         "cpu_ratio": spread(bench.ratio("igm", "sklearn", cpu=True)),
+        "ratio_igm_over_sklearn_f64": spread(ratio64),
         "raw_times": bench.times,
         "target": "< 1 (igm faster)",
     }
-    med = spread(ratio)["median"]
+    med = {name: spread(t)["median"] for name, t in bench.times.items()}
     summary = (
-        f"RBM epoch (500 hidden, batch 100, PCD-1) igm {spread(bench.times['igm'])['median']:.2f} s vs "
-        f"sklearn {spread(bench.times['sklearn'])['median']:.2f} s: ratio {med:.3f} (target < 1)"
+        f"RBM epoch (500 hidden, batch 100, PCD-1) igm {med['igm']:.2f} s, sklearn float32 {med['sklearn']:.2f} s, "
+        f"float64 {med['sklearn-f64']:.2f} s: igm/sklearn {spread(ratio)['median']:.3f} (float32), "
+        f"{spread(ratio64)['median']:.3f} (float64) (target < 1)"
     )
     write_result("p3_rbm", payload, summary)
