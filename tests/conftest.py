@@ -35,3 +35,20 @@ def write_fake_dist(site: Path, entry: str, dist: str, version: str, module: str
 def fake_dist():
     """``fake_dist(site, entry, dist, version, module, source)`` writes an installed-looking plugin."""
     return write_fake_dist
+
+
+@pytest.fixture(scope="session")
+def small_judge(mnist_path, tmp_path_factory):
+    """A quick MNIST judge (10,000 training images, 2 epochs, no shifts: ≈ 97%), cached for the session.
+
+    Returns ``(judge, splits, cache)``: the judge, the real MNIST splits and its cache folder
+    (tests point ``IGM_CACHE_DIR`` there and swap ``classifier.DEFAULT_JUDGE`` for ``judge.config``).
+    """
+    from igm.data.mnist import load_mnist
+    from igm.metrics.judge import JudgeConfig, mnist_judge
+
+    splits = load_mnist(str(mnist_path))
+    cache = tmp_path_factory.mktemp("igm-cache")
+    config = JudgeConfig(epochs=2, max_train=10_000, batch_size=50, lr=3e-3, shift=0)
+    judge = mnist_judge(splits.x_train, splits.y_train, splits.x_test, splits.y_test, config, progress=False, cache=cache)
+    return judge, splits, cache

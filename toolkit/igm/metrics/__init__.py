@@ -1,12 +1,27 @@
 """Metrics: named numbers that score a model against data (see :mod:`igm.metrics.base`)."""
 
 from igm.metrics.base import Metric
+from igm.metrics.classifier import (
+    ClassifierFID,
+    ClassifierIS,
+    LabelAccuracy,
+    StackedModes,
+    frechet_distance,
+    inception_score,
+    stacked_modes,
+    stacked_scores,
+)
+from igm.metrics.judge import Judge, JudgeConfig, mnist_judge
 from igm.metrics.likelihood import TestNLL, likelihood_summary, per_example_bounds
 from igm.metrics.modes import ModeCoverage, mode_coverage
 from igm.metrics.rbm import AISLogLikelihood, PseudoLikelihood
 
 BUILTIN_METRICS: dict[str, Metric] = {
     "modes": ModeCoverage(),
+    "classifier-is": ClassifierIS(),
+    "classifier-fid": ClassifierFID(),
+    "stacked-modes": StackedModes(),
+    "label-accuracy": LabelAccuracy(),
     "nll": TestNLL(),
     "ais": AISLogLikelihood(),
     "pseudo-likelihood": PseudoLikelihood(),
@@ -15,11 +30,22 @@ BUILTIN_METRICS: dict[str, Metric] = {
 __all__ = [
     "AISLogLikelihood",
     "BUILTIN_METRICS",
+    "ClassifierFID",
+    "ClassifierIS",
+    "Judge",
+    "JudgeConfig",
+    "LabelAccuracy",
     "Metric",
     "ModeCoverage",
     "PseudoLikelihood",
+    "StackedModes",
     "TestNLL",
+    "frechet_distance",
+    "inception_score",
     "likelihood_summary",
+    "mnist_judge",
     "mode_coverage",
     "per_example_bounds",
+    "stacked_modes",
+    "stacked_scores",
 ]
