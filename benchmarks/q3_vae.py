@@ -107,14 +107,15 @@ def load_results() -> dict:
 
 def write_table(results: dict) -> None:
     rows = [
-        "| model | passes | steps (batch) | train wall | test NLL (k=5000) | test ELBO | published |",
+        "| model | passes | steps (batch) | train wall (CPU) | test NLL (k=5000) | test ELBO | published |",
         "|---|---|---|---|---|---|---|",
     ]
     for key in sorted(results["runs"], key=lambda k: (results["runs"][k]["epochs"], list(MODELS).index(results["runs"][k]["model"]))):
         r = results["runs"][key]
         t = r["test"]
         rows.append(
-            f"| {r['model']} | {r['epochs']} | {r['steps']} ({r['batch_size']}) | {r['train_wall_s'] / 60:.1f} min | "
+            f"| {r['model']} | {r['epochs']} | {r['steps']} ({r['batch_size']}) | "
+            f"{r['train_wall_s'] / 60:.1f} min ({r['train_cpu_s'] / 60:.1f}) | "
             f"{t['nll']:.2f} ± {t['nll_se']:.2f} | {t['elbo']:.2f} ± {t['elbo_se']:.2f} | {PUBLISHED[r['model']]} |"
         )
     rows += ["", "Paired differences on the same test images (per-image difference, mean ± standard error):", ""]
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
             r = run_one(name, args)
             results = load_results()  # merge with runs another invocation finished meanwhile
             results["runs"][f"{name}_e{args.epochs}"] = r
-            results["command"] = "nice -n 10 .venv/bin/python benchmarks/q3_vae.py " + " ".join(argv or sys.argv[1:])
+            r["command"] = "nice -n 10 .venv/bin/python benchmarks/q3_vae.py " + " ".join(argv or sys.argv[1:])
             JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
             JSON_PATH.write_text(json.dumps(results, indent=2) + "\n")
     write_table(results)
