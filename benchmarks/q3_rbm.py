@@ -71,19 +71,19 @@ class Scored:
         return self.params
 
 
-def train_igm(source, overrides: dict[str, str], epochs: int) -> tuple[RBMParams, float]:
-    model = build_model("rbm", source.info, {"hidden": str(HIDDEN), "lr": str(LR), **overrides}, seed=SEED)
-    run = RunConfig(steps=epochs * EPOCH_STEPS, batch_size=BATCH, seed=SEED, log_every=EPOCH_STEPS, sample_every=0, checkpoint_every=0, device="cpu")
+def train_igm(source, overrides: dict[str, str], epochs: int, seed: int) -> tuple[RBMParams, float]:
+    model = build_model("rbm", source.info, {"hidden": str(HIDDEN), "lr": str(LR), **overrides}, seed=seed)
+    run = RunConfig(steps=epochs * EPOCH_STEPS, batch_size=BATCH, seed=seed, log_every=EPOCH_STEPS, sample_every=0, checkpoint_every=0, device="cpu")
     t0 = time.perf_counter()
     Trainer(model, source, run, out_dir=None, progress=False).fit()
     return model.rbm_params().detach(torch.float64), time.perf_counter() - t0
 
 
-def train_sklearn(source, epochs: int) -> tuple[RBMParams, float]:
+def train_sklearn(source, epochs: int, seed: int) -> tuple[RBMParams, float]:
     from sklearn.neural_network import BernoulliRBM
 
-    rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, random_state=SEED)
-    stream = source.stream(BATCH, SEED)  # the same binarized batches igm's trainer draws
+    rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, random_state=seed)
+    stream = source.stream(BATCH, seed)  # the same binarized batches igm's trainer draws
     t0 = time.perf_counter()
     for _ in range(epochs * EPOCH_STEPS):
         x, _ = next(stream)
@@ -120,13 +120,13 @@ def load_results() -> dict:
 
 def write_table(results: dict) -> str:
     lines = [
-        "| model | passes | train wall (s) | test log-likelihood (AIS) ± se | log Ẑ ± se | pseudo-likelihood | published |",
-        "|---|---|---|---|---|---|---|",
+        "| model | seed | passes | train wall (s) | test log-likelihood (AIS) ± se | log Ẑ ± se | pseudo-likelihood | published |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r["order"])):
+    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r["order"], r.get("seed", SEED))):
         a = row["ais"]
         lines.append(
-            f"| {row['label']} | {row['epochs']} | {row['train_seconds']:.0f} | {a['log_likelihood']:.2f} ± {a['log_likelihood_se']:.2f} "
+            f"| {row['label']} | {row.get('seed', SEED)} | {row['epochs']} | {row['train_seconds']:.0f} | {a['log_likelihood']:.2f} ± {a['log_likelihood_se']:.2f} "
             f"| {a['log_z']:.2f} ± {a['log_z_se']:.2f} | {row['pseudo_likelihood']['pseudo_likelihood']:.2f} | "
             f"{PUBLISHED if row['key'].startswith('cd') and row['key'] != 'cd1' else ''} |"
         )
@@ -139,9 +139,9 @@ def write_samples(results: dict) -> Path | None:
     from igm.images import image_grid, save_png
 
     rows = []
-    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r["order"])):
-        if not weights_path(row["weights"]).exists():
-            continue
+    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r["order"], r.get("seed", SEED))):
+        if row.get("seed", SEED) != SEED or not weights_path(row["weights"]).exists():
+            continue  # one row per model: the seed-0 runs
         p = load_params(row["weights"]).detach(torch.float32)
         gen = torch.Generator().manual_seed(0)
         start = bernoulli(torch.full((12, p.num_visible), 0.5), gen)
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--cd-k", type=int, default=10)
     parser.add_argument("--ais-runs", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=SEED, help="training seed (init, batches, bits); AIS always uses seed 0")
     parser.add_argument("--table", action="store_true", help="only rewrite the table and the PNG")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -174,10 +175,10 @@ def main() -> None:
                 sys.exit(f"unknown model {key}: choose from {', '.join(settings)}")
             label, overrides = settings[key]
             if key == "sklearn":
-                params, seconds = train_sklearn(source, args.epochs)
+                params, seconds = train_sklearn(source, args.epochs, args.seed)
             else:
-                params, seconds = train_igm(source, overrides, args.epochs)
-            run_key = f"{key}@{args.epochs}"
+                params, seconds = train_igm(source, overrides, args.epochs, args.seed)
+            run_key = f"{key}@{args.epochs}" + (f"-seed{args.seed}" if args.seed != SEED else "")
             save_params(params, run_key)
             t0 = time.perf_counter()
             ais = AISLogLikelihood()(Scored(label, params), source, n=args.ais_runs, seed=0)
@@ -189,6 +190,7 @@ def main() -> None:
                 "label": label,
                 "order": list(settings).index(key),
                 "epochs": args.epochs,
+                "seed": args.seed,
                 "passes": args.epochs,
                 "updates": args.epochs * EPOCH_STEPS,
                 "settings": {"hidden": HIDDEN, "batch_size": BATCH, "lr": LR, **overrides},
