@@ -157,3 +157,67 @@ class Interleaved:
 def run_rounds(benchmark: Any, bench: Interleaved, rounds: int) -> None:
     """Drive ``bench`` through pytest-benchmark (one benchmark round = one interleaved round)."""
     benchmark.pedantic(bench.round, rounds=rounds, iterations=1, warmup_rounds=0)
+
+
+def train_with_checkpoints(
+    model_name: str, values: dict[str, str], data: str, seed: int, steps: int, every: int, out: Path,
+    record: dict[str, Any], batch_size: int = 64,
+) -> None:
+    """Train a registered model with the default trainer, keeping ``out/step_NNNNNNN.safetensors``
+    every ``every`` steps and ``out/train.json`` (``record`` + config, wall time and losses per
+    checkpoint, ``done``). A finished run is skipped. Quality benchmarks (Q2, Q4) score the files."""
+    import torch
+
+    from igm import checkpoint
+    from igm import config as cfg
+    from igm.data import open_data
+    from igm.registry import get_registry
+    from igm.trainer import RunConfig, Trainer
+
+    if (out / "train.json").exists() and json.loads((out / "train.json").read_text()).get("done"):
+        print(f"{out.name}: done already, skipped", flush=True)
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    cls = get_registry().get("models", model_name)
+    source = open_data(data, seed)
+    run = RunConfig(steps=steps, batch_size=batch_size, seed=seed, device="cpu", sample_every=0, checkpoint_every=0)
+    torch.manual_seed(seed)
+    model = cls(cfg.build(cls.Config, values, what=model_name), source.info)
+    trainer = Trainer(model, source, run, None, progress=False)
+    torch.manual_seed(seed)  # as Trainer.fit does at the start of a run
+    record = {
+        **record, "model": model_name, "data": data, "seed": seed, "steps": steps, "batch_size": batch_size,
+        "overrides": values, "config": cfg.to_dict(model.config), "torch_threads": torch.get_num_threads(),
+        "checkpoints": {}, "done": False,
+    }
+    t0 = time.perf_counter()
+    while trainer.step < steps:
+        losses = trainer.train_step()
+        if trainer.step % every == 0 or trainer.step == steps:
+            wall = time.perf_counter() - t0
+            path = checkpoint.save(model, out / f"step_{trainer.step:07d}.safetensors", trainer.step)
+            record["checkpoints"][str(trainer.step)] = {"file": path.name, "wall_s": round(wall, 1), "losses": losses}
+            record["done"] = trainer.step == steps
+            (out / "train.json").write_text(json.dumps(record, indent=1) + "\n")
+            print(f"{out.name}: step {trainer.step}/{steps} {wall:.0f}s {losses}", flush=True)
+
+
+def score_checkpoints(out: Path, tag: str, score: Callable[[Path], dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(train.json record, scores)`` of every checkpoint of the run in ``out``, in step order.
+
+    ``score(path)`` scores one checkpoint file; results are cached in ``out/scores.json`` under
+    ``"<step>:<tag>"`` (``tag`` names the judge and sample count), with the evaluation wall time.
+    """
+    record = json.loads((out / "train.json").read_text())
+    cache_file = out / "scores.json"
+    cache = json.loads(cache_file.read_text()) if cache_file.exists() else {}
+    rows = []
+    for step, info in sorted(record["checkpoints"].items(), key=lambda kv: int(kv[0])):
+        key = f"{step}:{tag}"
+        if key not in cache:
+            t0 = time.perf_counter()
+            cache[key] = {**score(out / info["file"]), "eval_wall_s": round(time.perf_counter() - t0, 1)}
+            cache_file.write_text(json.dumps(cache, indent=1) + "\n")
+            print(f"{out.name} step {step}: {cache[key]}", flush=True)
+        rows.append(({**record, "step": int(step), "train_wall_s": info["wall_s"]}, cache[key]))
+    return rows
