@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from igm.data import open_data
@@ -82,3 +83,15 @@ def test_generated_samples_enter_the_objective_weighted_by_the_discriminator():
     want = -(0.5 * bound_real.sum() + 0.5 * 0.5 * model.bound(fake).sum()) / 16
     torch.testing.assert_close(out["loss"], want)
     assert set(fake.unique().tolist()) <= {0.0, 1.0}  # Bernoulli draws, like the binarized data
+
+
+def test_the_discriminator_is_trained_as_in_a_gan():
+    data = open_data("binarized-digits", 0)
+    real = data.split("test")[0][:16]
+    model = build_model("aavae", data.info, seed=0)
+    torch.manual_seed(9)
+    loss = model.loss("discriminator", (real, None))
+    torch.manual_seed(9)
+    fake = model.generator.sample_data(16)
+    want = F.softplus(-model.discriminator(real)).mean() + F.softplus(model.discriminator(fake)).mean()
+    torch.testing.assert_close(loss, want)

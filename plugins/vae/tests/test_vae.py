@@ -80,3 +80,27 @@ def test_fit_then_eval_nll_from_the_command_line(tmp_path):
     assert runner.invoke(app, ["fit", "gan", "--data", "grid25", "--steps", "2", "--out", str(gan), "-q"]).exit_code == 0
     bad = runner.invoke(app, ["eval", str(gan / "model.safetensors"), "--metric", "nll"])
     assert bad.exit_code == 2 and "likelihood bound" in bad.output
+
+
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])
+def test_conv_pair_maps_images_to_latents_and_back_and_listens_to_labels(shape):
+    from igm.nn import ConvDecoder, ConvEncoder
+
+    torch.manual_seed(0)
+    enc, dec = ConvEncoder(shape, 2 * 6, num_classes=10), ConvDecoder(6, shape, num_classes=10)
+    x, labels = torch.rand(4, *shape), torch.tensor([0, 1, 2, 3])
+    assert enc(x, labels).shape == (4, 12)
+    z = torch.randn(4, 6)
+    out = dec(z, labels)
+    assert out.shape == (4, *shape)
+    assert not torch.allclose(out, dec(z, labels + 1))  # the labels reach the output
+
+
+def test_conv_network_on_an_unsupported_image_size_is_a_config_error():
+    from igm.data.base import DataInfo
+    from igm.errors import ConfigError
+
+    info = DataInfo("odd", (1, 7, 7), None, (0.0, 1.0), "image")
+    with pytest.raises(ConfigError, match="network=mlp"):
+        build_model("vae", info)
+    assert build_model("vae", info, {"network": "mlp"}).config.network == "mlp"
