@@ -2,8 +2,8 @@
 
 Two steps, so that training (long, in the background) and scoring (the judge) stay apart::
 
-    python benchmarks/q2_stacked.py train --family dcgan dcgan-si --size M --seeds 0 1 2 --steps 5000 --every 1000
-    python benchmarks/q2_stacked.py eval
+    python benchmarks/q2_stacked.py train --family dcgan dcgan-si --size M --seeds 0 1 2 --steps 2000 --every 1000
+    python benchmarks/q2_stacked.py eval --only _main_ --pictures
 
 ``train`` runs the default trainer (Adam 2e-4, β1 0.5, batch 64, the SIG paper's DCGAN networks
 of size S/M/L through ``g_width``/``d_width``) and keeps a model checkpoint every ``--every``
@@ -11,11 +11,13 @@ steps under ``runs/q2/<family>_<size>_<tag>_s<seed>/step_NNNNNNN.safetensors`` (
 the wall time in ``train.json``. ``eval`` scores every checkpoint with the core ``stacked-modes``
 metric on 26,000 samples (each channel judged by the cached MNIST judge: modes of 1,000, KL to
 uniform, HQ, IS over triples), writes ``benchmarks/results/q2_stacked.json`` and a markdown
-table ``benchmarks/results/q2_stacked.md`` (the final step per seed, mean ± std, beside the
-published rows; then the trend with steps), and a picture of samples of seed 0 per family.
+table ``benchmarks/results/q2_stacked.md`` (the last step every seed reached, mean ± std and per
+seed, beside the published rows; then every checkpoint: the trend with steps), and with
+``--pictures`` a PNG of samples of each seed-0 run's last checkpoint.
 
 Families: ``dcgan`` = plugin ``gan`` (jsd, non-saturating); ``dcgan-si`` = plugin ``gan-si``
-with the λ/σ settings of ``SI_SETTINGS`` (``--si NAME``, default ``default``) or ``--set``.
+with the λ/σ settings of ``SI_SETTINGS`` (``--si NAME``, default ``strong``: λ = 0.0025 fixed,
+σ = 0.1 from the first step; chosen by a short probe, see benchmarks/README.md) or ``--set``.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
     "dcgan": ("gan", {"divergence": "jsd", "loss": "non-saturating"}),
     "dcgan-si": ("gan-si", {"divergence": "jsd", "loss": "non-saturating"}),
 }
-SI_SETTINGS: dict[str, dict[str, str]] = {  # λ and σ of DCGAN-SI (see benchmarks/README.md for the probe)
+SI_SETTINGS: dict[str, dict[str, str]] = {  # λ and σ of DCGAN-SI; the effective pull of H_M is λ/σ²
     "default": {"lam_auto": "true", "sigma": "0.1", "sigma_start": "1.0", "anneal_steps": "5000"},
     "balanced": {"lam_auto": "true", "sigma": "0.2", "sigma_start": "0"},
     "strong": {"lam": "0.0025", "sigma": "0.1", "sigma_start": "0"},
@@ -127,22 +129,27 @@ def table(rows: list[dict[str, Any]]) -> str:
     seeds = {k: set().union(*v.values()) for k, v in runs.items()}
     last = {k: max(step for step, s in v.items() if s == seeds[k]) for k, v in runs.items()}
     head = "| family | size | tag | steps | seeds | modes (of 1000) | KL | HQ | IS | train s/seed |\n|---|---|---|---|---|---|---|---|---|---|"
-    final, trend = [head], [head]
+    final, trend, per_seed = [head], [head], [head.replace("| seeds |", "| seed |")]
     for (family, size, tag, step), rs in sorted(groups.items()):
         line = (
             f"| {family} | {size} | {tag} | {step} | {','.join(str(r['seed']) for r in rs)} | "
             f"{_ms([r['modes'] for r in rs], 4)} | {_ms([r['kl'] for r in rs])} | {_ms([r['high_quality'] for r in rs])} | "
-            f"{_ms([r['inception_score'] for r in rs])} | {_ms([r['train_wall_s'] for r in rs])} |"
+            f"{_ms([r['inception_score'] for r in rs])} | {statistics.mean(r['train_wall_s'] for r in rs):.0f} |"
         )
         trend.append(line)
         if step == last[(family, size, tag)]:
             final.append(line)
+            per_seed += [
+                f"| {family} | {size} | {tag} | {step} | {r['seed']} | {r['modes']} | {r['kl']:.3f} | {r['high_quality']:.3f} | "
+                f"{r['inception_score']:.3f} | {r['train_wall_s']:.0f} |"
+                for r in sorted(rs, key=lambda r: r["seed"])
+            ]
     pub = ["| source | method | modes | KL |", "|---|---|---|---|"] + [f"| {s} | {m} | {a} | {b} |" for s, m, a, b in PUBLISHED]
     judge = sorted({r["judge_accuracy"] for r in rows})
     n = sorted({r["samples"] for r in rows})
     return "\n".join(
         [f"Judge test accuracy: {', '.join(f'{a:.4f}' for a in judge)}; samples per evaluation: {n}.", "",
-         "Last step reached by every seed:", "", *final, "", "Published:", "", *pub, "", "Every checkpoint:", "", *trend]
+         "Last step reached by every seed (mean ± std over seeds):", "", *final, "", "Per seed:", "", *per_seed, "", "Published:", "", *pub, "", "Every checkpoint:", "", *trend]
     ) + "\n"
 
 
@@ -161,21 +168,22 @@ def evaluate_all(n: int, only: list[str] | None) -> None:
     print(TABLE_FILE.read_text())
 
 
-def save_pictures() -> None:
-    """One 8×8 grid of samples of seed 0's final checkpoint per (family, size, tag)."""
+def save_pictures(only: list[str] | None) -> None:
+    """One 8×8 grid of samples of each seed-0 run's last checkpoint (``results/q2_<run>.png``)."""
     import torch
 
     from igm import checkpoint
     from igm.images import save_samples
 
     for out in sorted(RUNS.glob("*_s0")):
-        record = json.loads((out / "train.json").read_text())
-        if not record.get("done"):
+        if not (out / "train.json").exists() or (only and not any(o in out.name for o in only)):
             continue
-        model = checkpoint.load(out / record["checkpoints"][str(record["steps"])]["file"])
+        checkpoints = json.loads((out / "train.json").read_text())["checkpoints"]
+        last = max(checkpoints, key=int)
+        model = checkpoint.load(out / checkpoints[last]["file"])
         with torch.no_grad():
             x = model.generator.sample(64, generator=torch.Generator().manual_seed(0))
-        save_samples(x, "image", RESULTS / f"q2_{out.name}.png", value_range=(0.0, 1.0))
+        save_samples(x, "image", RESULTS / f"q2_{out.name}_step{last}.png", value_range=(0.0, 1.0))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -187,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     tr.add_argument("--steps", type=int, default=5000)
     tr.add_argument("--every", type=int, default=1000)
-    tr.add_argument("--si", default="default", choices=sorted(SI_SETTINGS))
+    tr.add_argument("--si", default="strong", choices=sorted(SI_SETTINGS))
     tr.add_argument("--set", nargs="*", default=[], help="extra model overrides key=value")
     tr.add_argument("--tag", default="main")
     tr.add_argument("--threads", type=int, default=1)
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         evaluate_all(args.n, args.only)
         if args.pictures:
-            save_pictures()
+            save_pictures(args.only)
 
 
 if __name__ == "__main__":
