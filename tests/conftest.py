@@ -46,9 +46,11 @@ def small_judge(mnist_path, tmp_path_factory):
     """
     from igm.data.mnist import load_mnist
     from igm.metrics.judge import JudgeConfig, mnist_judge
+    from igm.testing import threads
 
     splits = load_mnist(str(mnist_path))
     cache = tmp_path_factory.mktemp("igm-cache")
     config = JudgeConfig(epochs=2, max_train=10_000, batch_size=50, lr=3e-3, shift=0)
-    judge = mnist_judge(splits.x_train, splits.y_train, splits.x_test, splits.y_test, config, progress=False, cache=cache)
+    with threads(1):  # a small network: one thread is faster, above all on a busy machine
+        judge = mnist_judge(splits.x_train, splits.y_train, splits.x_test, splits.y_test, config, progress=False, cache=cache)
     return judge, splits, cache

@@ -13,6 +13,14 @@ import torch
 from safetensors.torch import save_file
 
 from igm.metrics.judge import JudgeConfig, cache_dir, data_hash, judge_key, mnist_judge
+from igm.testing import threads
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small networks: one torch thread is faster, above all on a busy machine."""
+    with threads(1):
+        yield
 
 TINY = JudgeConfig(epochs=1, batch_size=64, max_train=256)
 
@@ -107,3 +115,19 @@ def test_the_session_judge_classifies_real_digits(small_judge):
     assert judge_.features(splits.x_test[:5]).shape == (5, 128)
     with pytest.raises(ValueError, match="28"):
         judge_.probs(torch.zeros(2, 3, 28, 28))
+
+
+def test_training_shifts_translate_each_image_within_the_border():
+    from igm.metrics.judge import _shifted
+
+    x = torch.zeros(50, 1, 28, 28)
+    x[:, 0, 10:18, 9:19] = torch.rand(50, 8, 10)  # content away from the border
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(_shifted(x, 0, gen), x)
+    moved = _shifted(x, 2, gen)
+    seen = set()
+    for i in range(50):  # each image is its original rolled by one (dy, dx) in [-2, 2]²
+        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(moved[i], x[i].roll((dy, dx), (1, 2)))]
+        assert len(matches) == 1
+        seen.add(matches[0])
+    assert len(seen) > 10  # and the offsets vary
