@@ -60,13 +60,14 @@ RUNS = ROOT / "runs" / "q3_vae"  # checkpoints (gitignored)
 def run_one(name: str, args: argparse.Namespace) -> dict:
     family, overrides = MODELS[name]
     source = open_data(f"binarized-mnist:{args.mnist}", args.seed)
-    model = build_model(family, source.info, {**overrides, "lr": str(args.lr)}, seed=args.seed)
+    extra = dict(kv.split("=", 1) for kv in args.sets)
+    model = build_model(family, source.info, {**overrides, "lr": str(args.lr), **extra}, seed=args.seed)
     steps = args.epochs * TRAIN_SIZE // args.batch_size
     run = RunConfig(
         steps=steps, batch_size=args.batch_size, seed=args.seed, device="cpu",
         log_every=max(1, TRAIN_SIZE // args.batch_size), sample_every=0, checkpoint_every=0,
     )
-    out = RUNS / f"{name}_e{args.epochs}"
+    out = RUNS / run_key(name, args)
     if out.exists():
         for f in out.iterdir():
             f.unlink() if f.is_file() else None
@@ -82,6 +83,7 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     scores = likelihood_summary(bound, elbo, args.k_eval)
     result = {
         "model": name,
+        "tag": args.tag,
         "family": family,
         "config": {k: v for k, v in vars(model.config).items()},
         "epochs": args.epochs,
@@ -101,6 +103,10 @@ def run_one(name: str, args: argparse.Namespace) -> dict:
     return result
 
 
+def run_key(name: str, args: argparse.Namespace) -> str:
+    return f"{name}{'-' + args.tag if args.tag else ''}_e{args.epochs}"
+
+
 def load_results() -> dict:
     return json.loads(JSON_PATH.read_text()) if JSON_PATH.exists() else {"runs": {}}
 
@@ -114,7 +120,7 @@ def write_table(results: dict) -> None:
         r = results["runs"][key]
         t = r["test"]
         rows.append(
-            f"| {r['model']} | {r['epochs']} | {r['steps']} ({r['batch_size']}) | "
+            f"| {r['model']}{' (' + r['tag'] + ')' if r.get('tag') else ''} | {r['epochs']} | {r['steps']} ({r['batch_size']}) | "
             f"{r['train_wall_s'] / 60:.1f} min ({r['train_cpu_s'] / 60:.1f}) | "
             f"{t['nll']:.2f} ± {t['nll_se']:.2f} | {t['elbo']:.2f} ± {t['elbo_se']:.2f} | {PUBLISHED[r['model']]} |"
         )
@@ -128,7 +134,7 @@ def write_table(results: dict) -> None:
             continue
         d_nll, se_nll = mean_and_se(ref["bound"] - mine["bound"])
         d_elbo, se_elbo = mean_and_se(mine["elbo"] - ref["elbo"])
-        rows.append(f"- {r['model']} − vae at {r['epochs']} passes: NLL {d_nll:+.2f} ± {se_nll:.2f}, "
+        rows.append(f"- {key.rsplit('_e', 1)[0]} − vae at {r['epochs']} passes: NLL {d_nll:+.2f} ± {se_nll:.2f}, "
                     f"ELBO {d_elbo:+.2f} ± {se_elbo:.2f}")
         r["paired_vs_vae"] = {"nll_diff": d_nll, "nll_diff_se": se_nll, "elbo_diff": d_elbo, "elbo_diff_se": se_elbo}
     examples = {r["test"]["examples"] for r in results["runs"].values()}
@@ -171,6 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-examples", type=int, default=1000, help="first N test images (0: all 10,000)")
     p.add_argument("--mnist", default="/work/shared/data/mnist.npz")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
+    p.add_argument("--tag", default="", help="label of this configuration in the results")
     p.add_argument("--table", action="store_true", help="only rewrite the table and PNG from the JSON")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -179,7 +187,7 @@ def main(argv: list[str] | None = None) -> None:
         for name in args.models:
             r = run_one(name, args)
             results = load_results()  # merge with runs another invocation finished meanwhile
-            results["runs"][f"{name}_e{args.epochs}"] = r
+            results["runs"][run_key(name, args)] = r
             r["command"] = "nice -n 10 .venv/bin/python benchmarks/q3_vae.py " + " ".join(argv or sys.argv[1:])
             JSON_PATH.parent.mkdir(parents=True, exist_ok=True)
             JSON_PATH.write_text(json.dumps(results, indent=2) + "\n")
