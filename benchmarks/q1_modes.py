@@ -88,14 +88,11 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     overrides = {k: v for k, v in overrides.items() if k in cfg.field_types(cls.Config)}
     source = open_data(job["data"], job["seed"])
     run_values = {**cls.run_defaults(source.info), **{k: v for k, v in job["run"].items() if v}}
-    run = RunConfig(
-        steps=int(run_values.get("steps", 5000)),
-        batch_size=int(run_values.get("batch_size", 256)),
-        seed=job["seed"],
-        device="cpu",
-        log_every=10**9,
-        sample_every=0,
-        checkpoint_every=0,
+    run_values = {k: v for k, v in run_values.items() if k in cfg.field_types(RunConfig)}
+    run = cfg.build(  # the family's suggested run (steps, batch, lr decay), as `igm fit` would use it
+        RunConfig,
+        {**run_values, "seed": job["seed"], "device": "cpu", "log_every": 10**9, "sample_every": 0, "checkpoint_every": 0},
+        what="run",
     )
     torch.manual_seed(run.seed)
     model = cls(cfg.build(cls.Config, overrides, what=model_name), source.info)
@@ -118,6 +115,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         **{k: job[k] for k in ("family", "data", "setting", "seed", "tag")},
         "steps": run.steps,
         "batch_size": run.batch_size,
+        "lr_decay": run.lr_decay,
         "overrides": overrides,
         "config": cfg.to_dict(model.config),
         "train_wall_s": round(wall, 1),
@@ -202,6 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--setting", nargs="+", default=["sig-paper"], choices=sorted(SETTINGS))
     parser.add_argument("--steps", type=int, default=0, help="step budget (default: the family's run_defaults)")
     parser.add_argument("--batch-size", type=int, default=0, help="batch size (default: the family's run_defaults)")
+    parser.add_argument("--lr-decay", default="", choices=["", "none", "cosine", "linear"],
+                        help="learning-rate schedule (default: the family's run_defaults)")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
     parser.add_argument("--tag", default="", help="label of this configuration in the results")
     parser.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     sets = dict(s.split("=", 1) for s in args.sets)
     jobs = [
         {"family": f, "data": d, "setting": s, "seed": seed, "sets": sets, "tag": args.tag, "threads": args.threads,
-         "run": {"steps": args.steps, "batch_size": args.batch_size}, "png": not args.no_png and i == 0}
+         "run": {"steps": args.steps, "batch_size": args.batch_size, "lr_decay": args.lr_decay}, "png": not args.no_png and i == 0}
         for f in args.family for d in args.data for s in args.setting for i, seed in enumerate(args.seeds)
     ]
     if args.workers > 1:
