@@ -16,9 +16,10 @@ the update of scikit-learn's ``BernoulliRBM`` (``lr`` times the batch mean).
 * CD-k (``persistent=false``): ``ṽ`` is ``cd_k`` Gibbs sweeps v → h → v started at the batch.
 * PCD (``persistent=true``): ``chains`` persistent chains (0: the batch size) take ``cd_k``
   sweeps per update. Their state is the hidden layer (as scikit-learn's ``h_samples_``): the
-  buffer ``chains`` (chains, H) of the model, sampled from the first batch, so the chains live
-  in the checkpoint and a resumed run continues them exactly; their Gibbs noise comes from the
-  global torch RNG, which the trainer saves.
+  buffer ``chains`` (chains, H) of the model, all zeros at the first batch (scikit-learn's
+  start: the first negatives are bits drawn from σ(b)), so the chains live in the checkpoint
+  and a resumed run continues them exactly; their Gibbs noise comes from the global torch RNG,
+  which the trainer saves.
 
 ``model.generator`` is an :class:`RBMGenerator`: ``sample(n)`` runs ``gibbs_steps`` sweeps from
 noise (uniform bits, or N(b, I)) and returns the visible means ``E[v | h]`` of the last sweep
@@ -178,9 +179,9 @@ class RBM(Model):
             if not self.config.persistent:
                 h = bernoulli(torch.sigmoid(a_pos))
             else:
-                if self.chains.numel() == 0:  # start the chains at the first batch's hidden units
+                if self.chains.numel() == 0:  # start the chains at h = 0, as scikit-learn's h_samples_
                     count = self.config.chains or v.shape[0]
-                    self.chains = bernoulli(torch.sigmoid(a_pos))[torch.arange(count, device=v.device) % v.shape[0]]
+                    self.chains = torch.zeros(count, self.config.hidden, dtype=v.dtype, device=v.device)
                 h = self.chains
             for sweep in range(self.config.cd_k):
                 neg, _ = sample_visible(fixed, h)  # (M, V)

@@ -62,10 +62,13 @@ def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent):
     torch.manual_seed(3)
     loss = model.loss("rbm", (v.reshape(12, 1, 8, 8), None))
     loss.backward()
-    # the same negative samples by hand: 2 Gibbs sweeps from the batch (PCD: the chains start at its hidden units)
+    # the same negative samples by hand: CD, 2 Gibbs sweeps from the batch; PCD, from hidden units h = 0
     torch.manual_seed(3)
     p = model.generator.params().detach()
-    neg = gibbs(p, v, 2)[0]
+    if persistent:  # v ~ σ(b + Wᵀ0) = σ(b), then one more sweep
+        neg = gibbs(p, (torch.rand(12, 64) < torch.sigmoid(p.b)).float(), 1)[0]
+    else:
+        neg = gibbs(p, v, 2)[0]
     if persistent:  # and then hold the hidden units sampled from the negatives
         u = torch.rand(12, 10)
         assert torch.equal(model.chains, (u < torch.sigmoid(neg @ p.W.T + p.c)).float())
