@@ -44,7 +44,7 @@ SIZES: dict[str, dict[str, str]] = {  # (Kg, Kd) of the SIG paper
     "M": {"g_width": "1", "d_width": "1"},
     "L": {"g_width": "2", "d_width": "1"},
 }
-PROTOCOL = {"lr_g": "2e-4", "lr_d": "2e-4", "beta1": "0.5", "network": "dcgan", "latent_dim": "256"}
+PROTOCOL = {"lr_g": "2e-4", "lr_d": "2e-4", "beta1": "0.5", "network": "sig-dcgan", "latent_dim": "256"}
 FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
     "dcgan": ("gan", {"divergence": "jsd", "loss": "non-saturating"}),
     "dcgan-si": ("gan-si", {"divergence": "jsd", "loss": "non-saturating"}),

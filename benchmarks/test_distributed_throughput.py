@@ -40,7 +40,7 @@ MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 WORKLOADS = {
     "gan-grid25": {"args": ["gan", "--data", "grid25", "--batch-size", "256"], "steps": 1200, "log_every": 300},
     "dcgan-stacked-mnist": {
-        "args": ["gan", "--data", f"stacked-mnist:{MNIST}", "--batch-size", "64", "--set", "g_width=1", "--set", "d_width=1"],
+        "args": ["gan", "--data", f"stacked-mnist:{MNIST}", "--batch-size", "64", "--set", "network=sig-dcgan", "--set", "g_width=1", "--set", "d_width=1"],
         "steps": 48,
         "log_every": 12,
     },

@@ -241,6 +241,8 @@ BAD_INPUT = {
     "ill-typed-set": ((*FIT, "--set", "lr_g=fast"), ["'fast'", "lr_g"]),
     "bad-literal-set": ((*FIT, "--set", "loss=maximin"), ["'maximin'", "non-saturating"]),
     "set-without-equals": ((*FIT, "--set", "lr_g"), ["--set", "key=value", "lr_g"]),
+    "dcgan-on-points": ((*FIT, "--set", "network=dcgan"), ["network=dcgan", "'grid25'", "(2,)", "network=mlp"]),
+    "sig-dcgan-not-28": (("fit", "gan", "--data", "digits", "--set", "network=sig-dcgan", "--out", "R"), ["28x28", "(1, 8, 8)"]),
     "toml-does-not-parse": (("fit", "--config", "{broken_toml}", "--out", "R"), ["broken.toml", "TOML"]),
     "toml-unknown-model-key": (("fit", "--config", "{badkey_toml}", "--out", "R"), ["'learning_rate'", "valid keys"]),
     "toml-unknown-table": (("fit", "--config", "{badtable_toml}", "--out", "R"), ["runn"]),

@@ -99,23 +99,23 @@ def test_one_hot():
 # --------------------------------------------------------------------------------------------- DCGAN
 
 
-@pytest.mark.parametrize("size", [8, 28, 32])
+@pytest.mark.parametrize(("size", "layout"), [(8, "standard"), (28, "standard"), (28, "sig"), (32, "standard")])
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("width", [0.5, 1.0, 2.0])
-def test_dcgan_shapes(size, channels, width):
-    G = DCGANGenerator(12, (channels, size, size), width=width)
-    D = DCGANDiscriminator((channels, size, size), width=width)
+def test_dcgan_shapes(size, layout, channels, width):
+    G = DCGANGenerator(12, (channels, size, size), width=width, layout=layout)
+    D = DCGANDiscriminator((channels, size, size), width=width, layout=layout)
     x = G(torch.randn(3, 12))
     assert x.shape == (3, channels, size, size)
     assert ((x >= 0) & (x <= 1)).all()  # default sigmoid
     assert D(x).shape == (3,)
 
 
-@pytest.mark.parametrize("size", [8, 28, 32])
-def test_dcgan_conditional(size):
+@pytest.mark.parametrize(("size", "layout"), [(8, "standard"), (28, "standard"), (28, "sig"), (32, "standard")])
+def test_dcgan_conditional(size, layout):
     torch.manual_seed(0)
-    G = DCGANGenerator(6, (3, size, size), num_classes=5, out_activation="tanh").eval()
-    D = DCGANDiscriminator((3, size, size), num_classes=5).eval()
+    G = DCGANGenerator(6, (3, size, size), num_classes=5, out_activation="tanh", layout=layout).eval()
+    D = DCGANDiscriminator((3, size, size), num_classes=5, layout=layout).eval()
     labels = torch.tensor([0, 1, 2, 3])
     z = torch.randn(1, 6).repeat(4, 1)
     x = G(z, labels)
@@ -132,7 +132,7 @@ def test_dcgan_conditional(size):
 
 
 def test_dcgan28_generator_intermediate_sizes():
-    G = DCGANGenerator(10, (1, 28, 28))
+    G = DCGANGenerator(10, (1, 28, 28), layout="sig")
     sizes = spatial_sizes(G, torch.randn(2, 10), (nn.ConvTranspose2d, nn.Conv2d))
     assert sizes == [(7, 7), (14, 14), (14, 14), (28, 28)]
     convs = [m for m in G.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))]
@@ -141,7 +141,7 @@ def test_dcgan28_generator_intermediate_sizes():
 
 
 def test_dcgan28_discriminator_intermediate_sizes():
-    D = DCGANDiscriminator((1, 28, 28))
+    D = DCGANDiscriminator((1, 28, 28), layout="sig")
     sizes = spatial_sizes(D, torch.randn(2, 1, 28, 28), (nn.Conv2d,))
     assert sizes == [(13, 13), (7, 7), (7, 7)]
     convs = [m for m in D.modules() if isinstance(m, nn.Conv2d)]
@@ -151,14 +151,14 @@ def test_dcgan28_discriminator_intermediate_sizes():
 
 def test_dcgan28_paper_sizes_scale_channels():
     # S, M, L = (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)
-    g_m, g_l = DCGANGenerator(10, (1, 28, 28), 1.0), DCGANGenerator(10, (1, 28, 28), 2.0)
+    g_m, g_l = (DCGANGenerator(10, (1, 28, 28), w, layout="sig") for w in (1.0, 2.0))
     convs_l = [m for m in g_l.modules() if isinstance(m, (nn.ConvTranspose2d, nn.Conv2d))]
     assert [c.out_channels for c in convs_l] == [128, 64, 16, 1]
     assert n_params(g_l) > 2 * n_params(g_m)
-    d_s = DCGANDiscriminator((1, 28, 28), 0.5)
+    d_s = DCGANDiscriminator((1, 28, 28), 0.5, layout="sig")
     assert [c.out_channels for c in d_s.modules() if isinstance(c, nn.Conv2d)] == [4, 8, 16]
-    assert n_params(d_s) < n_params(DCGANDiscriminator((1, 28, 28), 1.0))
-    tiny = DCGANDiscriminator((1, 28, 28), 0.01)  # rounds to at least one channel
+    assert n_params(d_s) < n_params(DCGANDiscriminator((1, 28, 28), 1.0, layout="sig"))
+    tiny = DCGANDiscriminator((1, 28, 28), 0.01, layout="sig")  # rounds to at least one channel
     assert [c.out_channels for c in tiny.modules() if isinstance(c, nn.Conv2d)] == [1, 1, 1]
     assert tiny(torch.randn(2, 1, 28, 28)).shape == (2,)
 
@@ -172,6 +172,24 @@ def test_dcgan_doubling_intermediate_sizes():
     assert spatial_sizes(G8, torch.randn(2, 10), (nn.ConvTranspose2d,)) == [(4, 4), (8, 8)]
     D8 = DCGANDiscriminator((1, 8, 8))
     assert spatial_sizes(D8, torch.randn(2, 1, 8, 8), (nn.Conv2d,)) == [(4, 4), (2, 2)]
+
+
+def test_dcgan28_standard_layout_is_the_radford_dcgan():
+    # linear to 128 x 7 x 7, then two stride-2 transposed convs: 128 -> 64 -> C; the critic mirrors it
+    G = DCGANGenerator(10, (1, 28, 28))
+    assert spatial_sizes(G, torch.randn(2, 10), (nn.ConvTranspose2d,)) == [(14, 14), (28, 28)]
+    assert [m.out_channels for m in G.modules() if isinstance(m, nn.ConvTranspose2d)] == [64, 1]
+    assert [m.out_features for m in G.modules() if isinstance(m, nn.Linear)] == [128 * 7 * 7]
+    D = DCGANDiscriminator((3, 28, 28), width=0.5)
+    assert spatial_sizes(D, torch.randn(2, 3, 28, 28), (nn.Conv2d,)) == [(14, 14), (7, 7)]
+    assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [32, 64]
+
+
+def test_dcgan_layout_is_checked():
+    with pytest.raises(ValueError, match="layout must be one of standard, sig"):
+        DCGANGenerator(10, (1, 28, 28), layout="paper")
+    with pytest.raises(ValueError, match="for 28x28 images, got 32x32"):
+        DCGANDiscriminator((3, 32, 32), layout="sig")
 
 
 def test_dcgan_discriminator_is_per_example():

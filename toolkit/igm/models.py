@@ -122,7 +122,7 @@ class AdversarialConfig:
     loss: Literal["non-saturating", "minimax"] = "non-saturating"  # jsd's generator loss
     direction: Literal["reverse", "forward"] = "reverse"  # kl's direction
     gp_weight: float = 10.0  # wasserstein's gradient penalty
-    network: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: dcgan for images, mlp otherwise
+    network: Literal["auto", "mlp", "dcgan", "sig-dcgan"] = "auto"  # auto: dcgan for images, mlp otherwise
     latent_dim: int = 0  # 0: 10 for an MLP, 256 for a DCGAN
     g_hidden: tuple[int, ...] = (100, 100)  # MLP generator hidden sizes
     d_hidden: tuple[int, ...] = (100,)  # MLP critic hidden sizes
@@ -154,7 +154,7 @@ class GeneratorConfig:
     overrides picks the same generator for every family.
     """
 
-    network: Literal["auto", "mlp", "dcgan"] = "auto"  # auto: dcgan for images, mlp otherwise
+    network: Literal["auto", "mlp", "dcgan", "sig-dcgan"] = "auto"  # auto: dcgan for images, mlp otherwise
     latent_dim: int = 0  # 0: 10 for an MLP, 256 for a DCGAN
     g_hidden: tuple[int, ...] = (100, 100)  # MLP generator hidden sizes
     g_activation: str = "relu"
@@ -175,8 +175,35 @@ def resolve_network(config: Any, data: DataInfo) -> Any:
     network = config.network
     if network == "auto":
         network = "dcgan" if data.kind == "image" else "mlp"
-    latent = config.latent_dim or (256 if network == "dcgan" else 10)
+    if dcgan_layout(network) is not None:
+        check_dcgan_data(network, data)
+    latent = config.latent_dim or (10 if network == "mlp" else 256)
     return dataclasses.replace(config, network=network, latent_dim=latent)
+
+
+def check_dcgan_data(network: str, data: DataInfo) -> None:
+    """ConfigError unless ``data`` has an image shape the DCGAN ``network`` supports."""
+    from igm.errors import ConfigError
+    from igm.nn.dcgan import SUPPORTED_SIZES
+
+    shape = tuple(data.event_shape)
+    sizes = (28,) if network == "sig-dcgan" else SUPPORTED_SIZES
+    ok = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in sizes
+    if not ok:
+        sides = " or ".join(f"{s}x{s}" for s in sizes)
+        raise ConfigError(
+            f"network={network} needs images of 1 or 3 channels, {sides}; '{data.name}' has shape "
+            f"{shape}: use --set network=mlp (or network=auto)"
+        )
+
+
+def dcgan_layout(network: str) -> str | None:
+    """The :mod:`igm.nn.dcgan` layout a ``network`` name asks for (None: not a DCGAN).
+
+    ``dcgan`` is the standard DCGAN; ``sig-dcgan`` the SIG paper's 28x28 networks (BENCHMARKS Q2),
+    kept for the protocol (the standard generator trains better; see igm.nn.dcgan).
+    """
+    return {"dcgan": "standard", "sig-dcgan": "sig"}.get(network)
 
 
 def generator_net(
@@ -193,8 +220,9 @@ def generator_net(
     from igm.nn import MLP, DCGANGenerator
 
     act = out_activation(data) if out_act == "data" else out_act
-    if config.network == "dcgan":
-        return DCGANGenerator(config.latent_dim, data.event_shape, config.g_width, num_classes, act)
+    layout = dcgan_layout(config.network)
+    if layout is not None:
+        return DCGANGenerator(config.latent_dim, data.event_shape, config.g_width, num_classes, act, layout)
     return MLP(
         (config.latent_dim,),
         out_shape or data.event_shape,
@@ -244,8 +272,9 @@ class AdversarialModel(Model):
         from igm.nn import MLP, DCGANDiscriminator
 
         c, data = self.config, self.data
-        if c.network == "dcgan":
-            return DCGANDiscriminator(data.event_shape, c.d_width, self.num_classes)
+        layout = dcgan_layout(c.network)
+        if layout is not None:
+            return DCGANDiscriminator(data.event_shape, c.d_width, self.num_classes, layout=layout)
         return MLP(
             data.event_shape,
             (),

@@ -2,15 +2,23 @@
 
 Supported image shapes are ``(C, S, S)`` with ``C`` in {1, 3} and ``S`` in {8, 28, 32}::
 
-    G = DCGANGenerator(latent_dim=100, image_shape=(1, 28, 28), width=2.0)  # SIG "L" generator
-    D = DCGANDiscriminator((1, 28, 28), width=1.0)                           # SIG "L" critic
+    G = DCGANGenerator(latent_dim=100, image_shape=(1, 28, 28))   # standard DCGAN
+    D = DCGANDiscriminator((1, 28, 28))
     x = G(torch.randn(64, 100))        # (64, 1, 28, 28), in (0, 1) with the default sigmoid
     logits = D(x)                      # (64,)
+    G_l = DCGANGenerator(256, (3, 28, 28), width=2.0, layout="sig")  # the SIG paper's "L" generator
 
-28x28 uses the networks of the SIG paper (taken from Unrolled GANs) exactly, with channel
-counts multiplied by ``width`` (Kg for the generator, Kd for the discriminator; the paper's
-sizes S, M, L are (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)). 32x32 and 8x8 use standard DCGAN
-doublings from a 4x4 (resp. 2x2) base. With ``num_classes`` set both networks are
+Two layouts. ``standard`` (the default) is Radford et al.'s DCGAN: a linear layer to a small
+base (2x2 for 8x8, 7x7 for 28x28, 4x4 for 32x32) and stride-2 transposed convolutions that
+double the side, channels halving from 64·2^k (128 -> 64 for 28x28); the discriminator mirrors
+it. ``sig`` (28x28 only) is the SIG paper's (Unrolled GAN's) pair for Stacked MNIST (Q2 of
+BENCHMARKS.md), layer for layer. Its generator starts from nearly the same image for every z
+(measured: the batch std of its pre-sigmoid output is ~0.05 against ~0.8 for ``standard``) and
+GAN training here collapses with it to one image within a few hundred steps, with igm's trainer
+and with a plain PyTorch loop alike; ``standard`` learns varied digits with the same critic and
+settings. So ``standard`` is the default and ``sig`` is kept for the protocol. In both,
+channel counts are multiplied by ``width`` (Kg for the generator, Kd for the discriminator;
+the paper's sizes S, M, L are (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)). With ``num_classes`` set both networks are
 conditional: the generator appends one-hot labels to z, the discriminator appends K constant
 one-hot label planes to its input channels. The discriminator has no BatchNorm by default,
 so its output for one example never depends on the rest of the batch (WGAN-GP needs that).
@@ -36,6 +44,8 @@ warnings.filterwarnings(
 
 SUPPORTED_SIZES = (8, 28, 32)
 SUPPORTED_CHANNELS = (1, 3)
+LAYOUTS = ("standard", "sig")
+BASE_SIDE = {8: 2, 28: 7, 32: 4}  # standard layout: side of the first feature map
 
 
 def check_image_shape(image_shape: tuple[int, ...]) -> tuple[int, int, int]:
@@ -59,6 +69,14 @@ def _check_width(width: float) -> float:
     if not width > 0:
         raise ValueError(f"width must be positive, got {width}")
     return float(width)
+
+
+def _check_layout(layout: str, size: int) -> str:
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "sig" and size != 28:
+        raise ValueError(f"layout 'sig' (the SIG paper's networks) is for 28x28 images, got {size}x{size}")
+    return layout
 
 
 def _bn_relu(channels: int) -> list[nn.Module]:
@@ -109,20 +127,20 @@ def discriminator28(in_channels: int, width: float, batchnorm: bool) -> nn.Seque
 
 
 # ---------------------------------------------------------------------------------------------
-# 8x8 and 32x32: standard DCGAN doublings
+# The standard layout: DCGAN doublings from a small base
 # ---------------------------------------------------------------------------------------------
 
 
 def _doubling_channels(size: int, width: float) -> tuple[int, list[int]]:
-    """Base side (2 or 4) and the hidden channel counts from the base upwards, e.g. [256, 128, 64]."""
-    base = 2 if size == 8 else 4
-    steps = int(math.log2(size // base))  # 2 doublings for 8x8, 3 for 32x32
+    """Base side (2, 7 or 4) and the hidden channel counts from the base upwards, e.g. [256, 128, 64]."""
+    base = BASE_SIDE[size]
+    steps = int(math.log2(size // base))  # 2 doublings for 8x8 and 28x28, 3 for 32x32
     return base, [scaled(64 * 2 ** (steps - 1 - i), width) for i in range(steps)]
 
 
 def generator_doubling(in_features: int, channels: int, size: int, width: float) -> nn.Sequential:
-    """z (N, in_features) -> (N, channels, size, size) for size 8 (base 2x2) or 32 (base 4x4)."""
-    base, chans = _doubling_channels(size, width)  # 32: [256, 128, 64]·w; 8: [128, 64]·w
+    """z (N, in_features) -> (N, channels, size, size) from a base of BASE_SIDE[size] squared."""
+    base, chans = _doubling_channels(size, width)  # 32: [256, 128, 64]·w; 8 and 28: [128, 64]·w
     layers: list[nn.Module] = [
         nn.Linear(in_features, chans[0] * base * base, bias=False),  # (N, c0 * b * b)
         Rearrange("n (c h w) -> n c h w", c=chans[0], h=base, w=base),  # (N, c0, b, b)
@@ -140,7 +158,7 @@ def generator_doubling(in_features: int, channels: int, size: int, width: float)
 def discriminator_doubling(in_channels: int, size: int, width: float, batchnorm: bool) -> nn.Sequential:
     """x (N, in_channels, size, size) -> logits (N,); the mirror of :func:`generator_doubling`."""
     base, chans = _doubling_channels(size, width)
-    chans = chans[::-1]  # 32: [64, 128, 256]·w; 8: [64, 128]·w
+    chans = chans[::-1]  # 32: [64, 128, 256]·w; 8 and 28: [64, 128]·w
     layers: list[nn.Module] = [
         nn.Conv2d(in_channels, chans[0], 4, stride=2, padding=1),  # (N, c0, size/2, size/2)
         nn.LeakyReLU(0.2),
@@ -172,6 +190,7 @@ class DCGANGenerator(nn.Module):
         width: channel multiplier (Kg in the SIG paper).
         num_classes: when set, the generator is conditional and ``forward`` needs labels.
         out_activation: None | "tanh" | "sigmoid" (match the data's value range).
+        layout: "standard" (DCGAN doublings) or "sig" (the SIG paper's 28x28 generator).
     """
 
     def __init__(
@@ -181,6 +200,7 @@ class DCGANGenerator(nn.Module):
         width: float = 1.0,
         num_classes: int | None = None,
         out_activation: str | None = "sigmoid",
+        layout: str = "standard",
     ) -> None:
         super().__init__()
         if latent_dim < 1:
@@ -191,7 +211,7 @@ class DCGANGenerator(nn.Module):
         width = _check_width(width)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, (channels, size, size), num_classes
         in_features = latent_dim + (num_classes or 0)
-        if size == 28:
+        if _check_layout(layout, size) == "sig":
             self.net = generator28(in_features, channels, width)
         else:
             self.net = generator_doubling(in_features, channels, size, width)
@@ -217,6 +237,7 @@ class DCGANDiscriminator(nn.Module):
         num_classes: when set, the discriminator is conditional and ``forward`` needs labels.
         batchnorm: BatchNorm after every hidden conv but the first. Off by default: with it
             an example's logit depends on its batch, which breaks gradient penalties.
+        layout: "standard" (DCGAN halvings) or "sig" (the SIG paper's 28x28 discriminator).
     """
 
     def __init__(
@@ -225,6 +246,7 @@ class DCGANDiscriminator(nn.Module):
         width: float = 1.0,
         num_classes: int | None = None,
         batchnorm: bool = False,
+        layout: str = "standard",
     ) -> None:
         super().__init__()
         if num_classes is not None and num_classes < 1:
@@ -233,7 +255,7 @@ class DCGANDiscriminator(nn.Module):
         width = _check_width(width)
         self.image_shape, self.num_classes = (channels, size, size), num_classes
         in_channels = channels + (num_classes or 0)
-        if size == 28:
+        if _check_layout(layout, size) == "sig":
             self.net = discriminator28(in_channels, width, batchnorm)
         else:
             self.net = discriminator_doubling(in_channels, size, width, batchnorm)
