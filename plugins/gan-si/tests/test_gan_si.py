@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from igm import checkpoint
-from igm.testing import build_model, check_model, toy_points
+from igm.errors import ConfigError
+from igm.testing import build_model, check_model, toy_images, toy_points
 from igm_gan_si import gaussian_log_norm
 
 
@@ -23,7 +24,7 @@ def test_contract_wgan_gp_si(tmp_path):
 
 def test_generator_loss_is_gan_plus_lambda_times_mixture_nll():
     data = toy_points()
-    model = build_model("gan-si", data.info, {"lam": "0.3", "sigma": "0.5", "sigma_start": "0"})
+    model = build_model("gan-si", data.info, {"lam": "0.3", "sigma": "0.5", "sigma_start": "0", "M": "5"})
     real = data.split("train")[0][:6]
     fake = model.generator.sample(5)
     out = model.generator_loss(real, fake, None)
@@ -72,3 +73,48 @@ def test_annealed_bandwidth_is_used_and_counted():
     for _ in range(3):
         model.generator_loss(real, model.generator.sample(8), None)
     assert int(model.step) == 3 and model.current_sigma() == pytest.approx(1.0 * 0.1 ** 0.3)
+
+
+def test_mixture_takes_the_batch_fakes_plus_fresh_draws_up_to_M():
+    """H_M with M = 7 over 3 adversarial fakes: those 3 and the next 4 draws of the generator."""
+    data = toy_points()
+    model = build_model("gan-si", data.info, {"sigma": "0.4", "sigma_start": "0", "M": "7"})
+    real = data.split("train")[0][:5]
+    fake = model.generator.sample(3)
+    torch.manual_seed(11)
+    out = model.generator_loss(real, fake, None)
+    torch.manual_seed(11)
+    centres = torch.cat([fake, model.generator.sample(4)]).detach().double()  # (7, 2)
+    x = real.double()
+    dens = torch.exp(-((x[:, None] - centres[None]) ** 2).sum(-1) / (2 * 0.16)) / (2 * math.pi * 0.16)
+    torch.testing.assert_close(out["si"].double(), -dens.mean(1).log().mean(), rtol=1e-5, atol=1e-5)
+    torch.manual_seed(11)
+    h = model.si_loss(real, model.mixture_centres(fake.detach(), None))  # only the fresh draws carry a graph
+    torch.testing.assert_close(h.detach(), out["si"])
+    net_grads = torch.autograd.grad(h, list(model.generator.parameters()))
+    assert all(g.abs().sum() > 0 for g in net_grads)  # the fresh draws are trained, not constants
+    # M smaller than the batch: its first M fakes
+    small = build_model("gan-si", data.info, {"M": "2"})
+    assert torch.equal(small.mixture_centres(fake.detach(), None), fake.detach()[:2])
+
+
+def test_defaults_by_data_kind():
+    """Points get the Q1-tuned λ, M and rate; images keep λ 1, the batch's fakes and lr 1e-3."""
+    points = build_model("gan-si", toy_points().info)
+    c = points.config
+    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value)) == (10.0, 1024, 3e-3, 1e-3, 10.0)
+    assert points.mixture_size(256) == 1024
+    assert build_model("gan-si", toy_points().info, {"sigma": "0.01"}).config.lr_g == 1e-3  # sharp kernel
+    assert build_model("gan-si", toy_points().info, {"M": "300", "lam": "0"}).config.M == 300
+    assert float(build_model("gan-si", toy_points().info, {"lam": "0"}).lam_value) == 0.0  # 0 is a real λ
+    images = build_model("gan-si", toy_images().info)
+    assert (images.config.lam, images.config.M, images.config.lr_g) == (1.0, 0, 1e-3)
+    assert images.mixture_size(64) == 64  # images: the batch's fakes
+    assert type(images).run_defaults(images.data) == {"steps": 10_000, "batch_size": 64, "sample_every": 500}
+    assert type(points).run_defaults(points.data)["lr_decay"] == "cosine"
+
+
+@pytest.mark.parametrize("key", ["M", "lam", "lr_g"])
+def test_negative_settings_are_refused(key):
+    with pytest.raises(ConfigError, match=f"{key} must be"):
+        build_model("gan-si", toy_points().info, {key: "-1"})
