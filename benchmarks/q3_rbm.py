@@ -3,7 +3,10 @@
 Every model has 500 hidden units and trains on dynamically binarized MNIST (fresh bits for every
 batch) with the same settings: batch 100, learning rate 0.1 (plain SGD on the batch mean, no
 momentum or weight decay: scikit-learn's update), weights initialised N(0, 0.01²), biases 0,
-for the same number of passes over the 60,000 training images.
+for the same number of passes over the 60,000 training images. ``--lr-decay linear|cosine``: the
+trainer's decay of the learning rate to 0 over the run (``RunConfig.lr_decay``), given to
+scikit-learn too (its ``learning_rate`` set from the same ``lr_factor`` before each
+``partial_fit``); such runs are separate rows (keys ``pcd-linear@10``, ``sklearn-linear@10``).
 
 - ``cd1``, ``cdK`` (``--cd-k``, default 10), ``pcd``: igm's ``rbm`` family with the default
   Trainer (``persistent=true`` for PCD-1, with as many persistent chains as the batch size).
@@ -20,6 +23,7 @@ Murray 2008, after far more passes).
 
     python benchmarks/q3_rbm.py --models cd1 pcd sklearn --epochs 10
     python benchmarks/q3_rbm.py --models cdK --cd-k 10 --epochs 10
+    python benchmarks/q3_rbm.py --models pcd sklearn --lr-decay linear   # both decay lr to 0
     python benchmarks/q3_rbm.py --table    # only rewrite the markdown table and the PNG
 
 Results are merged into ``benchmarks/results/q3_rbm.json`` (keyed by model and epochs); a
@@ -50,7 +54,7 @@ from igm.data import open_data  # noqa: E402
 from igm.energy import RBMParams, bernoulli, gibbs  # noqa: E402
 from igm.metrics.rbm import AISLogLikelihood, PseudoLikelihood  # noqa: E402
 from igm.testing import build_model  # noqa: E402
-from igm.trainer import RunConfig, Trainer  # noqa: E402
+from igm.trainer import RunConfig, Trainer, lr_factor  # noqa: E402
 
 MNIST = Path(os.environ.get("IGM_MNIST", ROOT.parent / "shared" / "data" / "mnist.npz"))
 HIDDEN, BATCH, LR, SEED = 500, 100, 0.1, 0
@@ -71,22 +75,26 @@ class Scored:
         return self.params
 
 
-def train_igm(source, overrides: dict[str, str], epochs: int, seed: int) -> tuple[RBMParams, float]:
+def train_igm(source, overrides: dict[str, str], epochs: int, seed: int, lr_decay: str = "none") -> tuple[RBMParams, float]:
     model = build_model("rbm", source.info, {"hidden": str(HIDDEN), "lr": str(LR), **overrides}, seed=seed)
-    run = RunConfig(steps=epochs * EPOCH_STEPS, batch_size=BATCH, seed=seed, log_every=EPOCH_STEPS, sample_every=0, checkpoint_every=0, device="cpu")
+    run = RunConfig(
+        steps=epochs * EPOCH_STEPS, batch_size=BATCH, seed=seed, log_every=EPOCH_STEPS, sample_every=0, checkpoint_every=0, device="cpu", lr_decay=lr_decay
+    )
     t0 = time.perf_counter()
     Trainer(model, source, run, out_dir=None, progress=False).fit()
     return model.rbm_params().detach(torch.float64), time.perf_counter() - t0
 
 
-def train_sklearn(source, epochs: int, seed: int) -> tuple[RBMParams, float]:
+def train_sklearn(source, epochs: int, seed: int, lr_decay: str = "none") -> tuple[RBMParams, float]:
     from sklearn.neural_network import BernoulliRBM
 
     rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, random_state=seed)
     stream = source.stream(BATCH, seed)  # the same binarized batches igm's trainer draws
+    steps = epochs * EPOCH_STEPS
     t0 = time.perf_counter()
-    for _ in range(epochs * EPOCH_STEPS):
+    for step in range(steps):
         x, _ = next(stream)
+        rbm.learning_rate = LR * lr_factor(lr_decay, step, steps)  # the trainer's schedule, read by each partial_fit
         rbm.partial_fit(x.flatten(1).double().numpy())
     return RBMParams.from_sklearn(rbm), time.perf_counter() - t0
 
@@ -123,7 +131,7 @@ def write_table(results: dict) -> str:
         "| model | seed | passes | train wall (s) | test log-likelihood (AIS) ± se | log Ẑ ± se | pseudo-likelihood | published |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r["order"], r.get("seed", SEED))):
+    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r.get("lr_decay", "none") != "none", r["order"], r.get("seed", SEED))):
         a = row["ais"]
         lines.append(
             f"| {row['label']} | {row.get('seed', SEED)} | {row['epochs']} | {row['train_seconds']:.0f} | {a['log_likelihood']:.2f} ± {a['log_likelihood_se']:.2f} "
@@ -139,9 +147,9 @@ def write_samples(results: dict) -> Path | None:
     from igm.images import image_grid, save_png
 
     rows = []
-    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r["order"], r.get("seed", SEED))):
-        if row.get("seed", SEED) != SEED or not weights_path(row["weights"]).exists():
-            continue  # one row per model: the seed-0 runs
+    for row in sorted(results["runs"].values(), key=lambda r: (r["epochs"], r.get("lr_decay", "none") != "none", r["order"], r.get("seed", SEED))):
+        if row.get("seed", SEED) != SEED or row.get("lr_decay", "none") != "none" or not weights_path(row["weights"]).exists():
+            continue  # one row per model: the seed-0 runs at a constant lr
         p = load_params(row["weights"]).detach(torch.float32)
         gen = torch.Generator().manual_seed(0)
         start = bernoulli(torch.full((12, p.num_visible), 0.5), gen)
@@ -159,6 +167,7 @@ def main() -> None:
     parser.add_argument("--cd-k", type=int, default=10)
     parser.add_argument("--ais-runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (init, batches, bits); AIS always uses seed 0")
+    parser.add_argument("--lr-decay", default="none", choices=["none", "linear", "cosine"], help="the trainer's lr schedule, given to scikit-learn too")
     parser.add_argument("--table", action="store_true", help="only rewrite the table and the PNG")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -175,10 +184,11 @@ def main() -> None:
                 sys.exit(f"unknown model {key}: choose from {', '.join(settings)}")
             label, overrides = settings[key]
             if key == "sklearn":
-                params, seconds = train_sklearn(source, args.epochs, args.seed)
+                params, seconds = train_sklearn(source, args.epochs, args.seed, args.lr_decay)
             else:
-                params, seconds = train_igm(source, overrides, args.epochs, args.seed)
-            run_key = f"{key}@{args.epochs}" + (f"-seed{args.seed}" if args.seed != SEED else "")
+                params, seconds = train_igm(source, overrides, args.epochs, args.seed, args.lr_decay)
+            decay = "" if args.lr_decay == "none" else f"-{args.lr_decay}"
+            run_key = f"{key}{decay}@{args.epochs}" + (f"-seed{args.seed}" if args.seed != SEED else "")
             save_params(params, run_key)
             t0 = time.perf_counter()
             ais = AISLogLikelihood()(Scored(label, params), source, n=args.ais_runs, seed=0)
@@ -187,13 +197,14 @@ def main() -> None:
             results = load_results()  # re-read: another process may have added runs meanwhile
             results["runs"][run_key] = {
                 "key": key,
-                "label": label,
+                "label": label + ("" if args.lr_decay == "none" else f", lr {args.lr_decay} decay"),
+                "lr_decay": args.lr_decay,
                 "order": list(settings).index(key),
                 "epochs": args.epochs,
                 "seed": args.seed,
                 "passes": args.epochs,
                 "updates": args.epochs * EPOCH_STEPS,
-                "settings": {"hidden": HIDDEN, "batch_size": BATCH, "lr": LR, **overrides},
+                "settings": {"hidden": HIDDEN, "batch_size": BATCH, "lr": LR, "lr_decay": args.lr_decay, **overrides},
                 "train_seconds": seconds,
                 "ais": ais,
                 "ais_seconds": ais_seconds,
