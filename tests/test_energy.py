@@ -15,11 +15,9 @@ from igm.energy import (
     free_energy_difference,
     gibbs,
     log_partition_exact,
-    mostly_zeros,
     pseudo_likelihood,
     q3_schedule,
     schedule,
-    sparse_product,
 )
 from igm.testing import threads
 
@@ -162,24 +160,3 @@ def test_free_energy_difference_has_the_autograd_value_and_gradient(visible):
     torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-12)
     for a, b in zip(leaves, ref_leaves):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("kind", ["bits", "weighted", "dense", "transposed", "empty rows"])
-def test_sparse_product_is_the_dense_product(kind):
-    g = torch.Generator().manual_seed(5)
-    x = (torch.rand(40, 30, generator=g, dtype=torch.float64) < 0.15).double()  # 15% ones
-    if kind == "weighted":
-        x = x * torch.rand(40, 30, generator=g, dtype=torch.float64)
-    elif kind == "dense":
-        x = (torch.rand(40, 30, generator=g, dtype=torch.float64) < 0.6).double()
-    elif kind == "transposed":
-        x = x.T  # (30, 40) strided view
-    elif kind == "empty rows":
-        x[::3] = 0
-        x[-1] = 0  # trailing empty rows too
-    table = torch.randn(x.shape[1], 7, generator=g, dtype=torch.float64)
-    bias = torch.randn(7, generator=g, dtype=torch.float64)
-    assert mostly_zeros(x) == (kind != "dense")  # the sparse path runs for all but the dense case
-    torch.testing.assert_close(sparse_product(x, table), x @ table, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(sparse_product(x, table, bias), x @ table + bias, rtol=1e-12, atol=1e-12)
-    assert sparse_product(torch.zeros(4, 30, dtype=torch.float64), table[:30], bias).equal(bias.expand(4, 7))

@@ -101,50 +101,13 @@ def flatten(v: Tensor, params: RBMParams) -> Tensor:
     return rearrange(v, "n ... -> n (...)").to(params.W.dtype)
 
 
-SPARSE_DENSITY = 0.25  # most nonzeros for which sparse_product sums rows instead of multiplying
-
-
-def mostly_zeros(x: Tensor) -> bool:
-    """At most :data:`SPARSE_DENSITY` of ``x`` is nonzero: :func:`sparse_product` sums rows for it."""
-    # (x != 0).sum() rather than count_nonzero: that one branches per element (slow on random bits)
-    return int((x != 0).sum()) <= SPARSE_DENSITY * x.numel()
-
-
-def sparse_product(x: Tensor, table: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``bias + x @ table`` for ``x`` (n, K) and a contiguous ``table`` (K, D) -> (n, D).
-
-    When at most :data:`SPARSE_DENSITY` of ``x`` is nonzero (binary images, sampled units: MNIST
-    bits are 14% ones), row i is the sum of the table rows its nonzeros select, weighted by them
-    (one ``embedding_bag``): about twice as fast as the dense product there on one CPU thread
-    (0.4 against 0.9 ms for (100, 784) bits times (784, 500)). Otherwise the dense product.
-    """
-    n, k = x.shape
-    if not mostly_zeros(x):
-        return x @ table if bias is None else torch.addmm(bias, x, table)
-    rows, cols = x.nonzero(as_tuple=True)  # row-major order: each row's nonzeros together
-    offsets = torch.searchsorted(rows, torch.arange(n, device=x.device))  # (n,) where row i starts
-    out = nnf.embedding_bag(cols, table, offsets, mode="sum", per_sample_weights=x[rows, cols])
-    return out if bias is None else out + bias
-
-
-def hidden_input(params: RBMParams, v: Tensor, w_t: Tensor | None = None) -> Tensor:
-    """``c + W v`` for each row of ``v`` (n, V) -> (n, H).
-
-    ``w_t``: ``Wᵀ`` made contiguous (V, H), for the sparse path of :func:`sparse_product`
-    (training steps that reuse one transpose for several products).
-    """
-    if w_t is not None:
-        return sparse_product(v, w_t, params.c)
+def hidden_input(params: RBMParams, v: Tensor) -> Tensor:
+    """``c + W v`` for each row of ``v`` (n, V) -> (n, H)."""
     return torch.addmm(params.c, v, params.W.T)
 
 
-def visible_input(params: RBMParams, h: Tensor, sparse: bool = False) -> Tensor:
-    """``b + Wᵀ h`` for each row of ``h`` (n, H) -> (n, V): logits or Gaussian means.
-
-    ``sparse``: through :func:`sparse_product` (sampled hidden units are often mostly zeros).
-    """
-    if sparse:
-        return sparse_product(h, params.W, params.b)
+def visible_input(params: RBMParams, h: Tensor) -> Tensor:
+    """``b + Wᵀ h`` for each row of ``h`` (n, H) -> (n, V): logits or Gaussian means."""
     return torch.addmm(params.b, h, params.W)
 
 
@@ -184,7 +147,7 @@ class _FreeEnergyDifference(torch.autograd.Function):
         # the incoming gradient scales the (n, H) factors, not the (H, V) product
         s_pos = torch.sigmoid(a_pos).mul_(grad / v.shape[0])  # (B, H)
         s_neg = torch.sigmoid(a_neg).mul_(grad / neg.shape[0])  # (M, H)
-        # ∂L/∂W = −Σ s_pos vᵀ + Σ s_neg ṽᵀ as one (H, M+B) @ (M+B, V) product
+        # ∂L/∂W = −Σ s_pos vᵀ + Σ s_neg ṽᵀ as one (H, B+M) @ (B+M, V) product
         grad_w = torch.cat([s_neg, -s_pos]).T @ torch.cat([neg, v])
         grad_b = (neg.mean(0) - v.mean(0)) * grad  # the same for Bernoulli and unit-variance Gaussian visibles
         grad_c = s_neg.sum(0) - s_pos.sum(0)
@@ -213,24 +176,20 @@ def bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
     return (rand(tuple(p.shape), generator, p.device).to(p.dtype) < p).to(p.dtype)
 
 
-def sample_hidden(
-    params: RBMParams, v: Tensor, generator: torch.Generator | None = None, w_t: Tensor | None = None
-) -> Tensor:
-    """``h ~ p(h | v)``: (n, V) -> (n, H) binary (``w_t`` as in :func:`hidden_input`)."""
-    return bernoulli(torch.sigmoid(hidden_input(params, v, w_t)), generator)
+def sample_hidden(params: RBMParams, v: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """``h ~ p(h | v)``: (n, V) -> (n, H) binary."""
+    return bernoulli(torch.sigmoid(hidden_input(params, v)), generator)
 
 
-def visible_mean(params: RBMParams, h: Tensor, sparse: bool = False) -> Tensor:
+def visible_mean(params: RBMParams, h: Tensor) -> Tensor:
     """``E[v | h]``: probabilities (Bernoulli) or means (Gaussian), (n, H) -> (n, V)."""
-    x = visible_input(params, h, sparse)
+    x = visible_input(params, h)
     return torch.sigmoid(x) if params.visible == "bernoulli" else x
 
 
-def sample_visible(
-    params: RBMParams, h: Tensor, generator: torch.Generator | None = None, sparse: bool = False
-) -> tuple[Tensor, Tensor]:
-    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V) (``sparse`` as in :func:`visible_input`)."""
-    mean = visible_mean(params, h, sparse)
+def sample_visible(params: RBMParams, h: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V)."""
+    mean = visible_mean(params, h)
     if params.visible == "bernoulli":
         return bernoulli(mean, generator), mean
     return mean + randn(tuple(mean.shape), generator, mean.device).to(mean.dtype), mean

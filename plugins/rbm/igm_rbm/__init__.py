@@ -40,16 +40,7 @@ from torch import Tensor, nn
 import igm
 from igm.data import DataInfo
 from igm.data.base import Batch
-from igm.energy import (
-    RBMParams,
-    bernoulli,
-    free_energy_difference,
-    gibbs,
-    hidden_input,
-    mostly_zeros,
-    sample_hidden,
-    sample_visible,
-)
+from igm.energy import RBMParams, bernoulli, free_energy_difference, gibbs, hidden_input, sample_hidden, sample_visible
 from igm.errors import ConfigError
 from igm.generators import Generator, randn
 from igm.models import Model, Player
@@ -178,16 +169,13 @@ class RBM(Model):
         Every hidden input ``c + W v`` is computed once: the positive one gives the first hidden
         sample of CD, the negative one the chains' next hidden state; the backward pass is one
         product (:func:`igm.energy.free_energy_difference`): 4 matrix products per PCD-1 or CD-1
-        update, the work of scikit-learn's 5. When the batch is mostly zeros (binarized images),
-        the products with bits (data, sampled visibles, sampled hidden units when sparse) are
-        sums of the weight rows they select (:func:`igm.energy.sparse_product`).
+        update, the work of scikit-learn's 5.
         """
         params = self.generator.params()
         fixed = params.detach()
         v = self.generator.flat(batch[0])  # (B, V)
         with torch.no_grad():
-            w_t = fixed.W.T.contiguous() if mostly_zeros(v) else None  # (V, H): sparse products for bits
-            a_pos = hidden_input(fixed, v, w_t)  # (B, H)
+            a_pos = hidden_input(fixed, v)  # (B, H)
             if not self.config.persistent:
                 h = bernoulli(torch.sigmoid(a_pos))
             else:
@@ -196,10 +184,10 @@ class RBM(Model):
                     self.chains = torch.zeros(count, self.config.hidden, dtype=v.dtype, device=v.device)
                 h = self.chains
             for sweep in range(self.config.cd_k):
-                neg, _ = sample_visible(fixed, h, sparse=True)  # (M, V)
+                neg, _ = sample_visible(fixed, h)  # (M, V)
                 if sweep < self.config.cd_k - 1:
-                    h = sample_hidden(fixed, neg, w_t=w_t)
-            a_neg = hidden_input(fixed, neg, w_t)  # (M, H)
+                    h = sample_hidden(fixed, neg)
+            a_neg = hidden_input(fixed, neg)  # (M, H)
             if self.config.persistent:
                 self.chains.copy_(bernoulli(torch.sigmoid(a_neg)))
         return free_energy_difference(params, v, neg, a_pos, a_neg)
