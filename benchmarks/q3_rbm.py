@@ -138,9 +138,32 @@ def write_table(results: dict) -> str:
             f"| {a['log_z']:.2f} ± {a['log_z_se']:.2f} | {row['pseudo_likelihood']['pseudo_likelihood']:.2f} | "
             f"{PUBLISHED if row['key'].startswith('cd') and row['key'] != 'cd1' else ''} |"
         )
-    table = "\n".join(lines) + "\n"
+    table = "\n".join(lines) + "\n\n" + summary_table(results)
     (RESULTS_DIR / "q3_rbm.md").write_text(table)
     return table
+
+
+def summary_table(results: dict) -> str:
+    """Mean ± sd over training seeds per model, and igm PCD-1 − scikit-learn with its standard error."""
+    groups: dict[tuple[int, str, str], dict[int, float]] = {}
+    for row in results["runs"].values():
+        key = (row["epochs"], row.get("lr_decay", "none"), row["key"])
+        groups.setdefault(key, {})[row.get("seed", SEED)] = row["ais"]["log_likelihood"]
+    lines = ["| passes | lr decay | model | seeds | mean ± sd | igm − scikit-learn: unpaired ± se; paired by seed ± se |", "|---|---|---|---|---|---|"]
+    for (epochs, decay, key), by_seed in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] != "none", kv[0][2])):
+        x = np.array(list(by_seed.values()))
+        sd = f"{x.std(ddof=1):.2f}" if len(x) > 1 else "—"
+        diff = ""
+        other = groups.get((epochs, decay, "sklearn"))
+        if key == "pcd" and other and len(x) > 1 and len(other) > 1:
+            y = np.array(list(other.values()))
+            se = np.sqrt(x.var(ddof=1) / len(x) + y.var(ddof=1) / len(y))
+            common = sorted(set(by_seed) & set(other))
+            d = np.array([by_seed[s] - other[s] for s in common])
+            paired = f"{d.mean():+.2f} ± {d.std(ddof=1) / np.sqrt(len(d)):.2f} ({len(d)} pairs)" if len(d) > 1 else "—"
+            diff = f"{x.mean() - y.mean():+.2f} ± {se:.2f}; {paired}"
+        lines.append(f"| {epochs} | {decay} | {key} | {len(x)} | {x.mean():.2f} ± {sd} | {diff} |")
+    return "\n".join(lines) + "\n"
 
 
 def write_samples(results: dict) -> Path | None:
