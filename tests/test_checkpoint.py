@@ -53,6 +53,27 @@ def test_load_is_strict_about_shapes(tmp_path):
         igm.load(path)
 
 
+def test_old_28x28_dcgan_checkpoint_names_the_fix_and_the_fix_loads(tmp_path):
+    # a 28x28 `dcgan` checkpoint from before the standard layout holds the SIG paper's tensors:
+    # the error names the fix (network = sig-dcgan in the metadata), and that rewrite loads it
+    data = toy_images(4, (1, 28, 28))
+    model = build_model("gan", data.info, {"network": "sig-dcgan"})
+    path = checkpoint.save(model, tmp_path / "old.safetensors")
+    tensors, meta = checkpoint.read_file(path)
+    config = json.loads(meta["igm.config"])
+    config["network"] = "dcgan"  # what such a checkpoint says
+    meta["igm.config"] = json.dumps(config)
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(CheckpointError, match="set network to sig-dcgan in its igm.config metadata"):
+        igm.load(path)
+    config["network"] = "sig-dcgan"  # the rewrite docs/checkpoints.md shows
+    meta["igm.config"] = json.dumps(config)
+    save_file(tensors, str(tmp_path / "fixed.safetensors"), metadata=meta)
+    loaded = igm.load(tmp_path / "fixed.safetensors")
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
 @pytest.mark.parametrize("name", ["os.path:join", "igm_gan.GAN", "../evil"])
 def test_a_model_named_by_import_path_is_refused(tmp_path, name):
     path = tmp_path / "m.safetensors"

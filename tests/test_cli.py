@@ -225,6 +225,7 @@ def bad(tmp_path_factory):
     (root / "badkey.toml").write_text('[run]\nmodel = "gan"\ndata = "grid25"\nsteps = 3\n\n[model]\nlearning_rate = 0.1\n')
     (root / "badtable.toml").write_text('[runn]\nmodel = "gan"\n')
     np.savez(root / "noarrays.npz", foo=np.zeros((8, 2), dtype=np.float32))
+    np.savez(root / "img16.npz", x=np.random.default_rng(0).random((8, 1, 16, 16), dtype=np.float32))
     for p in root.iterdir():
         if p.is_file():
             files[p.stem + p.suffix.replace(".", "_")] = p
@@ -243,6 +244,8 @@ BAD_INPUT = {
     "set-without-equals": ((*FIT, "--set", "lr_g"), ["--set", "key=value", "lr_g"]),
     "dcgan-on-points": ((*FIT, "--set", "network=dcgan"), ["network=dcgan", "'grid25'", "(2,)", "network=mlp"]),
     "sig-dcgan-not-28": (("fit", "gan", "--data", "digits", "--set", "network=sig-dcgan", "--out", "R"), ["28x28", "(1, 8, 8)"]),
+    "auto-dcgan-on-16px": (("fit", "gan", "--data", "npz:{img16_npz}", "--out", "R"),
+                           ["network=auto picks dcgan", "(1, 16, 16)", "--set network=mlp"]),
     "toml-does-not-parse": (("fit", "--config", "{broken_toml}", "--out", "R"), ["broken.toml", "TOML"]),
     "toml-unknown-model-key": (("fit", "--config", "{badkey_toml}", "--out", "R"), ["'learning_rate'", "valid keys"]),
     "toml-unknown-table": (("fit", "--config", "{badtable_toml}", "--out", "R"), ["runn"]),

@@ -185,6 +185,27 @@ def test_dcgan28_standard_layout_is_the_radford_dcgan():
     assert [m.out_channels for m in D.modules() if isinstance(m, nn.Conv2d)] == [32, 64]
 
 
+def test_models_build_the_dcgan_layout_they_are_asked_for():
+    # network=dcgan (and auto on images) is the standard 28x28 pair; sig-dcgan the SIG paper's (Q2)
+    from igm.testing import build_model, toy_images
+
+    info = toy_images(4, (1, 28, 28)).info
+
+    def channels(model, kind):
+        return [m.out_channels for m in model.modules() if isinstance(m, kind)]
+
+    for network in ("dcgan", "auto"):
+        m = build_model("gan", info, {"network": network})
+        assert channels(m.critic, nn.Conv2d) == [64, 128]
+        assert channels(m.generator, nn.ConvTranspose2d) == [64, 1]
+    paper = build_model("gan", info, {"network": "sig-dcgan"})
+    assert channels(paper.critic, nn.Conv2d) == channels(DCGANDiscriminator((1, 28, 28), layout="sig"), nn.Conv2d)
+    assert channels(paper.generator, nn.ConvTranspose2d) == channels(
+        DCGANGenerator(256, (1, 28, 28), layout="sig"), nn.ConvTranspose2d
+    )
+    assert channels(paper.critic, nn.Conv2d) != [64, 128]
+
+
 def test_dcgan_layout_is_checked():
     with pytest.raises(ValueError, match="layout must be one of standard, sig"):
         DCGANGenerator(10, (1, 28, 28), layout="paper")

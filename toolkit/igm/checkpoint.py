@@ -172,6 +172,21 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     return model.to(device).eval()
 
 
+_OLD_DCGAN28 = (
+    "28x28 network=dcgan checkpoints written before the standard layout (2026-11-21) hold the SIG "
+    "paper's networks: set network to sig-dcgan in its igm.config metadata (docs/checkpoints.md)"
+)
+
+
+def _is_old_dcgan28(metadata: dict[str, str]) -> bool:
+    """Whether a checkpoint asks for the 28x28 ``dcgan`` layout (whose tensors changed on 2026-11-21)."""
+    try:
+        config, data = json.loads(metadata["igm.config"]), json.loads(metadata["igm.data"])
+        return config.get("network") == "dcgan" and list(data.get("event_shape", []))[-2:] == [28, 28]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return False
+
+
 def load_state(model: Model, tensors: dict[str, Tensor], path: Path, metadata: dict[str, str]) -> None:
     """Strictly load ``tensors`` into ``model``; a mismatch is one line that says what differs."""
     model.prepare_load(tensors)
@@ -185,8 +200,10 @@ def load_state(model: Model, tensors: dict[str, Tensor], path: Path, metadata: d
             if keys:
                 parts.append(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
         raise CheckpointError(
-            f"{path} does not match model '{metadata['igm.model']}' ({'; '.join(parts)}); it was written by "
-            f"{metadata.get('igm.plugin', '?')} {metadata.get('igm.plugin_version', '')}: install that version"
+            f"{path} does not match model '{metadata['igm.model']}' ({'; '.join(parts)}); "
+            + (_OLD_DCGAN28 if _is_old_dcgan28(metadata) else
+               f"it was written by {metadata.get('igm.plugin', '?')} "
+               f"{metadata.get('igm.plugin_version', '')}: install that version")
         )
     model.load_state_dict(tensors, strict=True)
 

@@ -176,13 +176,16 @@ def resolve_network(config: Any, data: DataInfo) -> Any:
     if network == "auto":
         network = "dcgan" if data.kind == "image" else "mlp"
     if dcgan_layout(network) is not None:
-        check_dcgan_data(network, data)
+        check_dcgan_data(network, data, requested=config.network)
     latent = config.latent_dim or (10 if network == "mlp" else 256)
     return dataclasses.replace(config, network=network, latent_dim=latent)
 
 
-def check_dcgan_data(network: str, data: DataInfo) -> None:
-    """ConfigError unless ``data`` has an image shape the DCGAN ``network`` supports."""
+def check_dcgan_data(network: str, data: DataInfo, requested: str = "") -> None:
+    """ConfigError unless ``data`` has an image shape the DCGAN ``network`` supports.
+
+    ``requested`` is the ``network`` the user gave (``"auto"`` resolves to ``dcgan`` on images).
+    """
     from igm.errors import ConfigError
     from igm.nn.dcgan import SUPPORTED_SIZES
 
@@ -191,9 +194,10 @@ def check_dcgan_data(network: str, data: DataInfo) -> None:
     ok = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in sizes
     if not ok:
         sides = " or ".join(f"{s}x{s}" for s in sizes)
+        asked = f"network=auto picks {network} for images, which" if requested == "auto" else f"network={network}"
+        fix = "use --set network=mlp" + ("" if data.kind == "image" else " (or network=auto)")
         raise ConfigError(
-            f"network={network} needs images of 1 or 3 channels, {sides}; '{data.name}' has shape "
-            f"{shape}: use --set network=mlp (or network=auto)"
+            f"{asked} needs images of 1 or 3 channels, {sides}; '{data.name}' has shape {shape}: {fix}"
         )
 
 

@@ -48,7 +48,7 @@ __version__ = "0.1.0"
 class AAVAEConfig(VariationalConfig):
     """Every VariationalConfig field (likelihood, k, networks) plus the discriminator's."""
 
-    d_hidden: tuple[int, ...] = (200,)  # MLP discriminator hidden sizes (conv networks use a DCGAN one)
+    d_hidden: tuple[int, ...] = (200,)  # MLP discriminator sizes (conv: igm.nn's standard DCGAN critic)
     d_activation: str = "leaky_relu"
     lr_d: float = 2e-4
     d_beta1: float = 0.5

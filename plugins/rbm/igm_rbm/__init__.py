@@ -17,9 +17,9 @@ the update of scikit-learn's ``BernoulliRBM`` (``lr`` times the batch mean).
 * PCD (``persistent=true``): ``chains`` persistent chains (0: the batch size) take ``cd_k``
   sweeps per update. Their state is the hidden layer (as scikit-learn's ``h_samples_``): the
   buffer ``chains`` (chains, H) of the model, all zeros at the first batch (scikit-learn's
-  start: the first negatives are bits drawn from σ(b)), so the chains live in the checkpoint
-  and a resumed run continues them exactly; their Gibbs noise comes from the global torch RNG,
-  which the trainer saves.
+  start: the first negatives are drawn from p(v | h = 0), bits from σ(b) or N(b, I)), so the
+  chains live in the checkpoint and a resumed run continues them exactly; their Gibbs noise
+  comes from the global torch RNG, which the trainer saves.
 
 ``model.generator`` is an :class:`RBMGenerator`: ``sample(n)`` runs ``gibbs_steps`` sweeps from
 noise (uniform bits, or N(b, I)) and returns the visible means ``E[v | h]`` of the last sweep
