@@ -173,7 +173,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
 
 
 _OLD_DCGAN28 = (
-    "28x28 network=dcgan checkpoints written before the standard layout (2026-11-21) hold the SIG "
+    "a 28x28 network=dcgan checkpoint written before the standard layout (2026-11-21) holds the SIG "
     "paper's networks: set network to sig-dcgan in its igm.config metadata (docs/checkpoints.md)"
 )
 
