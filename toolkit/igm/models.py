@@ -187,18 +187,19 @@ def check_dcgan_data(network: str, data: DataInfo, requested: str = "") -> None:
     ``requested`` is the ``network`` the user gave (``"auto"`` resolves to ``dcgan`` on images).
     """
     from igm.errors import ConfigError
-    from igm.nn.dcgan import SUPPORTED_SIZES
+    from igm.nn.dcgan import SUPPORTED_SIZES, check_image_shape, check_layout
 
     shape = tuple(data.event_shape)
     sizes = (28,) if network == "sig-dcgan" else SUPPORTED_SIZES
-    ok = len(shape) == 3 and shape[0] in (1, 3) and shape[1] == shape[2] and shape[1] in sizes
-    if not ok:
+    try:
+        check_layout(dcgan_layout(network) or "", check_image_shape(shape)[1])
+    except ValueError:
         sides = " or ".join(f"{s}x{s}" for s in sizes)
         asked = f"network=auto picks {network} for images, which" if requested == "auto" else f"network={network}"
         fix = "use --set network=mlp" + ("" if data.kind == "image" else " (or network=auto)")
         raise ConfigError(
             f"{asked} needs images of 1 or 3 channels, {sides}; '{data.name}' has shape {shape}: {fix}"
-        )
+        ) from None
 
 
 def dcgan_layout(network: str) -> str | None:

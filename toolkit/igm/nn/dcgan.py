@@ -71,7 +71,8 @@ def _check_width(width: float) -> float:
     return float(width)
 
 
-def _check_layout(layout: str, size: int) -> str:
+def check_layout(layout: str, size: int) -> str:
+    """``layout`` if it is one of LAYOUTS and fits ``size``; ValueError otherwise."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "sig" and size != 28:
@@ -211,7 +212,7 @@ class DCGANGenerator(nn.Module):
         width = _check_width(width)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, (channels, size, size), num_classes
         in_features = latent_dim + (num_classes or 0)
-        if _check_layout(layout, size) == "sig":
+        if check_layout(layout, size) == "sig":
             self.net = generator28(in_features, channels, width)
         else:
             self.net = generator_doubling(in_features, channels, size, width)
@@ -255,7 +256,7 @@ class DCGANDiscriminator(nn.Module):
         width = _check_width(width)
         self.image_shape, self.num_classes = (channels, size, size), num_classes
         in_channels = channels + (num_classes or 0)
-        if _check_layout(layout, size) == "sig":
+        if check_layout(layout, size) == "sig":
             self.net = discriminator28(in_channels, width, batchnorm)
         else:
             self.net = discriminator_doubling(in_channels, size, width, batchnorm)
