@@ -127,31 +127,54 @@ def free_energy(params: RBMParams, v: Tensor, hidden: Tensor | None = None) -> T
     return visible_energy(params, v) - nnf.softplus(hidden).sum(-1)
 
 
-class _FreeEnergyDifference(torch.autograd.Function):
-    """``mean F(v) − mean F(ṽ)`` from precomputed hidden inputs; the weight gradient in one product."""
+class _ContrastiveFreeEnergy(torch.autograd.Function):
+    """``Σ_i r_i F(x_i)`` for rows ``x`` (n, V) with weights ``r`` (n,) and hidden inputs ``a`` (n, H).
+
+    ``∂/∂a_ij = −r_i σ(a_ij)``, so every weight gradient is one (H, n) @ (n, V) product; ``σ(a)``
+    comes from the caller when it has it (``p``), else from ``a``.
+    """
 
     @staticmethod
-    def forward(ctx, W, b, c, v, neg, a_pos, a_neg, gaussian):  # type: ignore[override]  # noqa: ANN001, ANN205, N803
-        ctx.save_for_backward(v, neg, a_pos, a_neg)
-        if gaussian:
-            vis_pos, vis_neg = 0.5 * (v - b).pow(2).sum(-1), 0.5 * (neg - b).pow(2).sum(-1)
-        else:
-            vis_pos, vis_neg = -(v @ b), -(neg @ b)
-        f_pos = vis_pos - nnf.softplus(a_pos).sum(-1)
-        f_neg = vis_neg - nnf.softplus(a_neg).sum(-1)
-        return f_pos.mean() - f_neg.mean()
+    def forward(ctx, W, b, c, x, a, r, p, gaussian):  # type: ignore[override]  # noqa: ANN001, ANN205, N803
+        visible = 0.5 * (x - b).pow(2).sum(1) if gaussian else -(x @ b)  # (n,)
+        ctx.gaussian = gaussian
+        ctx.save_for_backward(x, a if p is None else p, r, b)
+        ctx.have_p = p is not None
+        return r @ (visible - nnf.softplus(a).sum(1))
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]  # noqa: ANN001, ANN205
-        v, neg, a_pos, a_neg = ctx.saved_tensors
-        # the incoming gradient scales the (n, H) factors, not the (H, V) product
-        s_pos = torch.sigmoid(a_pos).mul_(grad / v.shape[0])  # (B, H)
-        s_neg = torch.sigmoid(a_neg).mul_(grad / neg.shape[0])  # (M, H)
-        # ∂L/∂W = −Σ s_pos vᵀ + Σ s_neg ṽᵀ as one (H, B+M) @ (B+M, V) product
-        grad_w = torch.cat([s_neg, -s_pos]).T @ torch.cat([neg, v])
-        grad_b = (neg.mean(0) - v.mean(0)) * grad  # the same for Bernoulli and unit-variance Gaussian visibles
-        grad_c = s_neg.sum(0) - s_pos.sum(0)
-        return grad_w, grad_b, grad_c, None, None, None, None, None
+        x, a_or_p, r, b = ctx.saved_tensors
+        rg = r * grad  # (n,): the incoming gradient scales the (n, H) factors, not the (H, V) product
+        s = (a_or_p if ctx.have_p else torch.sigmoid(a_or_p)) * (-rg)[:, None]  # ∂L/∂a (n, H)
+        grad_w = s.T @ x  # (H, V)
+        grad_b = -(rg @ x)  # (V,): Bernoulli ∂F/∂b = −x; Gaussian −(x − b)
+        if ctx.gaussian:
+            grad_b = grad_b + rg.sum() * b
+        return grad_w, grad_b, s.sum(0), None, None, None, None, None
+
+
+def contrastive_weights(num_pos: int, num_neg: int, like: Tensor) -> Tensor:
+    """Row weights ``1/B`` for the ``B`` positive rows then ``−1/M`` for the ``M`` negative ones."""
+    r = torch.empty(num_pos + num_neg, dtype=like.dtype, device=like.device)
+    r[:num_pos], r[num_pos:] = 1.0 / num_pos, -1.0 / num_neg
+    return r
+
+
+def stacked_free_energy_difference(
+    params: RBMParams, x: Tensor, num_pos: int, a: Tensor | None = None, p: Tensor | None = None
+) -> Tensor:
+    """:func:`free_energy_difference` for ``x = [v; ṽ]`` (B + M, V), its first ``num_pos`` rows the data.
+
+    ``a`` is ``hidden_input(params, x)`` and ``p`` its sigmoid when the caller has them (a PCD
+    update computes both for the chains, from one product of double height).
+    """
+    with torch.no_grad():
+        a = hidden_input(params, x) if a is None else a.detach()
+    r = contrastive_weights(num_pos, x.shape[0] - num_pos, a)
+    gaussian = params.visible == "gaussian"
+    p = None if p is None else p.detach()
+    return _ContrastiveFreeEnergy.apply(params.W, params.b, params.c, x.detach(), a, r, p, gaussian)
 
 
 def free_energy_difference(
@@ -164,16 +187,13 @@ def free_energy_difference(
     ``free_energy(params, v).mean() - free_energy(params, neg).mean()`` (with ``v`` and ``neg``
     constant), but the weight gradient takes one matrix product instead of two.
     """
-    with torch.no_grad():
-        a_pos = hidden_input(params, v) if a_pos is None else a_pos.detach()
-        a_neg = hidden_input(params, neg) if a_neg is None else a_neg.detach()
-    gaussian = params.visible == "gaussian"
-    return _FreeEnergyDifference.apply(params.W, params.b, params.c, v.detach(), neg.detach(), a_pos, a_neg, gaussian)
+    a = None if a_pos is None or a_neg is None else torch.cat([a_pos, a_neg])  # (B + M, H)
+    return stacked_free_energy_difference(params, torch.cat([v, neg]), v.shape[0], a)
 
 
 def bernoulli(p: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Bits with probabilities ``p`` (same shape and dtype), from ``generator`` or the global RNG."""
-    return (rand(tuple(p.shape), generator, p.device).to(p.dtype) < p).to(p.dtype)
+    return rand(tuple(p.shape), generator, p.device).to(p.dtype).lt_(p)  # in place: 1.0 where u < p
 
 
 def sample_hidden(params: RBMParams, v: Tensor, generator: torch.Generator | None = None) -> Tensor:

@@ -100,7 +100,7 @@ class ShuffledStream(BatchStream):
             self.order, self.pos, self.epoch = self._new_order(), 0, self.epoch + 1
         idx = self.order[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
-        return self.x[idx], (None if self.y is None else self.y[idx])
+        return self.x.index_select(0, idx), (None if self.y is None else self.y.index_select(0, idx))
 
     def state_dict(self) -> dict[str, Tensor]:
         return {
