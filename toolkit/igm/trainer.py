@@ -163,8 +163,7 @@ class Trainer:
                             f"the {player.name} loss became {value} at step {self.step + 1}; "
                             f"{self._kept()} lower the learning rate or change the config and retry"
                         )
-                    for q in player.parameters:  # opt.zero_grad(set_to_none=True) without its ~50 µs of wrappers
-                        q.grad = None
+                    opt.zero_grad(set_to_none=True)
                     loss.backward()
                     if player.clip_grad_norm:
                         torch.nn.utils.clip_grad_norm_(player.parameters, player.clip_grad_norm)
