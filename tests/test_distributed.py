@@ -79,6 +79,7 @@ def test_two_ranks_take_the_step_of_one_process_on_the_concatenated_batch(tmp_pa
             Trainer(model, data, run, None, progress=False, dist=ctx).fit()
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{sys.argv[1]}/rank{ctx.rank}.safetensors")
             distributed.shutdown(ctx)
+            distributed.exit_worker(0)
             """
         )
     )

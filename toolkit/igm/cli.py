@@ -163,6 +163,8 @@ def fit(
             raise typer.Exit(exc.exit_code if isinstance(exc, IgmError) else 1) from None
         raise
     distributed.shutdown(ctx)
+    if ctx.enabled:
+        distributed.exit_worker(0)
 
 
 def _worker_argv(args: dict[str, Any], out: Path, quiet: bool, backend: str) -> list[str]:

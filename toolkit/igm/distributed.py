@@ -10,7 +10,8 @@ player's parameters, so gradients are averaged across ranks exactly when that pl
 
 Rank 0 alone writes files and shows progress. A worker's error goes to torchrun's error file;
 the launcher prints the first failing rank's error once and exits with its status, after
-torchrun has stopped the other ranks.
+torchrun has stopped the other ranks. A worker that finished cleanly leaves through
+:func:`exit_worker`, without the interpreter's teardown (see there why).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -88,6 +90,22 @@ def shutdown(ctx: DistContext, clean: bool = True) -> None:
         if clean:
             dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_worker(status: int = 0) -> NoReturn:
+    """End this worker process now with ``status``: stdio flushed, the interpreter's teardown skipped.
+
+    Call it after :func:`shutdown`, when every rank is done and every file is closed. Twice in
+    about fifteen test-suite runs a rank-1 worker died with SIGABRT after rank 0 had written the
+    run ("terminate called without an active exception": a C++ thread destroyed while still
+    running), which torchrun reports as a failed run although the training was complete; 230
+    stress runs did not reproduce it, so where it happens is not located. The interpreter's
+    teardown is where the threads still alive get destroyed, and it has nothing left to do
+    here, so a finished worker skips it.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 class PlayerLoss(nn.Module):
