@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from igm.bits import Bits
 from igm.energy import (
     RBMParams,
     ais_log_partition,
@@ -164,19 +165,28 @@ def test_free_energy_difference_has_the_autograd_value_and_gradient(visible):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("visible", ["bernoulli", "gaussian"])
-@pytest.mark.parametrize("given", ["nothing", "inputs", "inputs and probabilities"])
+@pytest.mark.parametrize(
+    ("visible", "given"),
+    [
+        (visible, given)
+        for visible in ("bernoulli", "gaussian")
+        for given in ("nothing", "inputs", "inputs and probabilities", "the ones", "everything")
+        if visible == "bernoulli" or given not in ("the ones", "everything")  # only 0/1 rows have ones to sum
+    ],
+)
 def test_stacked_free_energy_difference_is_the_mean_difference_whatever_the_caller_supplies(visible, given):
-    """The PCD path hands over the hidden inputs of [v; ṽ] and their sigmoid: value and gradient unchanged."""
+    """The PCD path hands over the hidden inputs of [v; ṽ], their sigmoid and the rows' ones: value and gradient unchanged."""
     p = random_rbm(9, 7, seed=21, visible=visible)
     g = torch.Generator().manual_seed(22)
     x = torch.randn(6 + 3, 9, generator=g, dtype=torch.float64)  # 6 data rows, 3 negatives
     if visible == "bernoulli":
-        x = (x > 0).double()
-    a = hidden_input(p, x) if given != "nothing" else None
-    probs = torch.sigmoid(a) if given == "inputs and probabilities" else None
+        x = (x > 1.0).double()  # about a sixth ones, some rows and columns empty
+    bits = Bits.of(x) if given in ("the ones", "everything") else None
+    assert (bits is not None) == (given in ("the ones", "everything"))
+    a = hidden_input(p, x, bits) if given in ("inputs", "inputs and probabilities", "everything") else None
+    probs = torch.sigmoid(a) if given in ("inputs and probabilities", "everything") else None
     leaves = [t.clone().requires_grad_(True) for t in (p.W, p.b, p.c)]
-    ours = stacked_free_energy_difference(RBMParams(*leaves, visible), x, 6, a, probs)
+    ours = stacked_free_energy_difference(RBMParams(*leaves, visible), x, 6, a, probs, bits)
     (-0.7 * ours).backward()
     ref_leaves = [t.clone().requires_grad_(True) for t in (p.W, p.b, p.c)]
     r = RBMParams(*ref_leaves, visible)

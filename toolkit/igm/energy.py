@@ -54,6 +54,7 @@ import torch.nn.functional as nnf
 from einops import rearrange
 from torch import Tensor
 
+from igm.bits import Bits
 from igm.generators import rand, randn
 
 Visible = Literal["bernoulli", "gaussian"]
@@ -101,13 +102,17 @@ def flatten(v: Tensor, params: RBMParams) -> Tensor:
     return rearrange(v, "n ... -> n (...)").to(params.W.dtype)
 
 
-def hidden_input(params: RBMParams, v: Tensor) -> Tensor:
-    """``c + W v`` for each row of ``v`` (n, V) -> (n, H)."""
+def hidden_input(params: RBMParams, v: Tensor, bits: Bits | None = None) -> Tensor:
+    """``c + W v`` for each row of ``v`` (n, V) -> (n, H); ``bits``: ``v``'s ones, when the caller found them."""
+    if bits is not None:
+        return bits.matmul(params.W.T).add_(params.c)
     return torch.addmm(params.c, v, params.W.T)
 
 
-def visible_input(params: RBMParams, h: Tensor) -> Tensor:
+def visible_input(params: RBMParams, h: Tensor, bits: Bits | None = None) -> Tensor:
     """``b + Wᵀ h`` for each row of ``h`` (n, H) -> (n, V): logits or Gaussian means."""
+    if bits is not None:
+        return bits.matmul(params.W).add_(params.b)
     return torch.addmm(params.b, h, params.W)
 
 
@@ -131,13 +136,15 @@ class _ContrastiveFreeEnergy(torch.autograd.Function):
     """``Σ_i r_i F(x_i)`` for rows ``x`` (n, V) with weights ``r`` (n,) and hidden inputs ``a`` (n, H).
 
     ``∂/∂a_ij = −r_i σ(a_ij)``, so every weight gradient is one (H, n) @ (n, V) product; ``σ(a)``
-    comes from the caller when it has it (``p``), else from ``a``.
+    comes from the caller when it has it (``p``), else from ``a``; with ``x``'s ones (``bits``) the
+    product is a sum of rows.
     """
 
     @staticmethod
-    def forward(ctx, W, b, c, x, a, r, p, gaussian):  # type: ignore[override]  # noqa: ANN001, ANN205, N803
+    def forward(ctx, W, b, c, x, a, r, p, gaussian, bits):  # type: ignore[override]  # noqa: ANN001, ANN205, N803
         visible = 0.5 * (x - b).pow(2).sum(1) if gaussian else -(x @ b)  # (n,)
-        ctx.gaussian = gaussian
+        ctx.gaussian, ctx.bits = gaussian, bits
+        ctx.by_columns = W.dim() == 2 and W.stride(0) == 1 and W.stride(1) == W.shape[0]  # W (H, V) stored as W.T
         ctx.save_for_backward(x, a if p is None else p, r, b)
         ctx.have_p = p is not None
         return r @ (visible - nnf.softplus(a).sum(1))
@@ -147,11 +154,14 @@ class _ContrastiveFreeEnergy(torch.autograd.Function):
         x, a_or_p, r, b = ctx.saved_tensors
         rg = r * grad  # (n,): the incoming gradient scales the (n, H) factors, not the (H, V) product
         s = (a_or_p if ctx.have_p else torch.sigmoid(a_or_p)) * (-rg)[:, None]  # ∂L/∂a (n, H)
-        grad_w = s.T @ x  # (H, V)
+        if ctx.bits is not None:  # (H, V) in W.T's layout, as W.T's rows are the sums
+            grad_w = ctx.bits.t_matmul(s).T
+        else:  # (H, V) in W's layout, so that autograd need not copy it
+            grad_w = (x.T @ s).T if ctx.by_columns else s.T @ x
         grad_b = -(rg @ x)  # (V,): Bernoulli ∂F/∂b = −x; Gaussian −(x − b)
         if ctx.gaussian:
             grad_b = grad_b + rg.sum() * b
-        return grad_w, grad_b, s.sum(0), None, None, None, None, None
+        return grad_w, grad_b, s.sum(0), None, None, None, None, None, None
 
 
 def contrastive_weights(num_pos: int, num_neg: int, like: Tensor) -> Tensor:
@@ -162,19 +172,25 @@ def contrastive_weights(num_pos: int, num_neg: int, like: Tensor) -> Tensor:
 
 
 def stacked_free_energy_difference(
-    params: RBMParams, x: Tensor, num_pos: int, a: Tensor | None = None, p: Tensor | None = None
+    params: RBMParams,
+    x: Tensor,
+    num_pos: int,
+    a: Tensor | None = None,
+    p: Tensor | None = None,
+    bits: Bits | None = None,
 ) -> Tensor:
     """:func:`free_energy_difference` for ``x = [v; ṽ]`` (B + M, V), its first ``num_pos`` rows the data.
 
     ``a`` is ``hidden_input(params, x)`` and ``p`` its sigmoid when the caller has them (a PCD
-    update computes both for the chains, from one product of double height).
+    update computes both for the chains, from one product of double height); ``bits`` are
+    ``x``'s ones when ``x`` is 0/1 and the caller found them (:class:`igm.bits.Bits`).
     """
     with torch.no_grad():
-        a = hidden_input(params, x) if a is None else a.detach()
+        a = hidden_input(params, x, bits) if a is None else a.detach()
     r = contrastive_weights(num_pos, x.shape[0] - num_pos, a)
     gaussian = params.visible == "gaussian"
     p = None if p is None else p.detach()
-    return _ContrastiveFreeEnergy.apply(params.W, params.b, params.c, x.detach(), a, r, p, gaussian)
+    return _ContrastiveFreeEnergy.apply(params.W, params.b, params.c, x.detach(), a, r, p, gaussian, bits)
 
 
 def free_energy_difference(
@@ -201,15 +217,17 @@ def sample_hidden(params: RBMParams, v: Tensor, generator: torch.Generator | Non
     return bernoulli(torch.sigmoid(hidden_input(params, v)), generator)
 
 
-def visible_mean(params: RBMParams, h: Tensor) -> Tensor:
+def visible_mean(params: RBMParams, h: Tensor, bits: Bits | None = None) -> Tensor:
     """``E[v | h]``: probabilities (Bernoulli) or means (Gaussian), (n, H) -> (n, V)."""
-    x = visible_input(params, h)
+    x = visible_input(params, h, bits)
     return torch.sigmoid(x) if params.visible == "bernoulli" else x
 
 
-def sample_visible(params: RBMParams, h: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V)."""
-    mean = visible_mean(params, h)
+def sample_visible(
+    params: RBMParams, h: Tensor, generator: torch.Generator | None = None, bits: Bits | None = None
+) -> tuple[Tensor, Tensor]:
+    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V); ``bits``: ``h``'s ones, if found."""
+    mean = visible_mean(params, h, bits)
     if params.visible == "bernoulli":
         return bernoulli(mean, generator), mean
     return mean + randn(tuple(mean.shape), generator, mean.device).to(mean.dtype), mean

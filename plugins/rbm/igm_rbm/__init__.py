@@ -38,6 +38,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 import igm
+from igm.bits import Bits
 from igm.data import DataInfo
 from igm.data.base import Batch
 from igm.energy import (
@@ -96,7 +97,8 @@ class RBMGenerator(Generator):
         for d in event_shape:
             num_visible *= d
         self.visible, self.gibbs_steps, self.value_range = visible, gibbs_steps, value_range
-        self.W = nn.Parameter(init_std * torch.randn(hidden, num_visible))  # (H, V)
+        w = init_std * torch.randn(hidden, num_visible)  # (H, V)
+        self.W = nn.Parameter(w.T.contiguous().T)  # stored column by column: W.T (V, H) is the contiguous table the products sum
         self.b = nn.Parameter(torch.zeros(num_visible))  # (V,)
         self.c = nn.Parameter(torch.zeros(hidden))  # (H,)
 
@@ -179,33 +181,39 @@ class RBM(Model):
         negatives do not depend on the batch, so its data and negatives share one product of
         double height whose sigmoid gives the chains' next state and the gradient alike: a PCD-1
         update is 3 matrix products (2 of them double), the arithmetic of scikit-learn's 5.
+        Each product whose 0/1 operand is sparse enough (binary data, visible and hidden
+        samples: :class:`igm.bits.Bits`) is a sum of rows instead.
         """
         params = self.generator.params()
         fixed = params.detach()
         v = self.generator.flat(batch[0])  # (B, V)
         B = v.shape[0]
+        bernoulli_visible = fixed.visible == "bernoulli"
         with torch.no_grad():
+            bits_v = Bits.of(v) if bernoulli_visible else None  # None unless the batch is 0/1 and sparse
             if self.config.persistent:
                 if self.chains.numel() == 0:  # start the chains at h = 0, as scikit-learn's h_samples_
                     count = self.config.chains or B
                     self.chains = torch.zeros(count, self.config.hidden, dtype=v.dtype, device=v.device)
                 h, a_pos = self.chains, None
             else:
-                a_pos = hidden_input(fixed, v)  # (B, H)
+                a_pos = hidden_input(fixed, v, bits_v)  # (B, H)
                 h = bernoulli(torch.sigmoid(a_pos))
             for sweep in range(self.config.cd_k):
-                neg, _ = sample_visible(fixed, h)  # (M, V)
+                neg, _ = sample_visible(fixed, h, bits=Bits.of(h, binary=True))  # (M, V)
                 if sweep < self.config.cd_k - 1:
                     h = sample_hidden(fixed, neg)
+            bits_neg = Bits.of(neg, binary=True) if bits_v is not None else None
             x = torch.cat([v, neg])  # (B + M, V)
+            bits = Bits.stack([bits_v, bits_neg])  # x's ones, or None (dense products)
             if a_pos is None:  # PCD: one product for the data and the negatives
-                a = hidden_input(fixed, x)  # (B + M, H)
+                a = hidden_input(fixed, x, bits)  # (B + M, H)
             else:
-                a = torch.cat([a_pos, hidden_input(fixed, neg)])
+                a = torch.cat([a_pos, hidden_input(fixed, neg, bits_neg)])
             p = torch.sigmoid(a)
             if self.config.persistent:
                 self.chains.copy_(bernoulli(p[B:]))
-        return stacked_free_energy_difference(params, x, B, a, p)
+        return stacked_free_energy_difference(params, x, B, a, p, bits)
 
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
