@@ -15,9 +15,10 @@ MNIST, seed 0, so neither side pays for dynamic binarization).
 - ``sklearn-f64`` (for information): the same on float64 bits, what ``fit`` runs on the usual
   float64 arrays.
 - ``torch-loop`` (for information): scikit-learn's update written as a plain torch loop in this
-  file (float32, no autograd, no optimizer, no trainer, batches in order as ``fit`` takes them):
-  the same BLAS as igm, so igm / torch-loop is the cost of the generic path (loss value,
-  autograd, SGD, shuffled batches) and torch-loop / sklearn that of torch's kernels.
+  file (float32, no autograd, no optimizer, no trainer, batches in order as ``fit`` takes them,
+  dense BLAS products): torch-loop / sklearn is the cost of torch's kernels, and igm /
+  torch-loop that of the generic path (loss value, autograd, SGD, shuffled batches) less what
+  igm saves by summing weight rows at the ones of its 0/1 rows (``igm.bits``) instead.
 
 Timed: the whole fit; model / data building is not. Interleaved rounds (order rotates), one torch
 thread and one BLAS thread for all (threadpoolctl), per-round ratios igm / scikit-learn, median
