@@ -33,10 +33,12 @@ def _groups(mask: Tensor) -> tuple[Tensor, Tensor]:
 class Bits:
     """The ones of a 0/1 matrix ``x`` (n, V), for the products ``x @ T`` and ``xᵀ @ S``."""
 
-    def __init__(self, mask: Tensor) -> None:
-        """``mask`` is ``x.bool()`` (n, V); use :meth:`of` to build one from ``x``."""
+    def __init__(self, mask: Tensor, cols: Tensor | None = None, offsets: Tensor | None = None) -> None:
+        """``mask`` is ``x.bool()`` (n, V), ``cols`` and ``offsets`` its groups when known; use :meth:`of`."""
         self.mask = mask
-        self.cols, self.offsets = _groups(mask)  # the ones' columns, row after row; each row's start
+        if cols is None or offsets is None:
+            cols, offsets = _groups(mask)
+        self.cols, self.offsets = cols, offsets  # the ones' columns, row after row; where each row starts
         self._by_column: tuple[Tensor, Tensor] | None = None
 
     @classmethod
@@ -55,17 +57,18 @@ class Bits:
     @classmethod
     def stack(cls, parts: list[Bits | None]) -> Bits | None:
         """The ones of the rows of every part, one part after the other (None if a part is None)."""
-        if any(p is None for p in parts):
+        present = [p for p in parts if p is not None]
+        if len(present) < len(parts):
             return None
-        out = cls.__new__(cls)
-        out.mask = torch.cat([p.mask for p in parts])  # type: ignore[union-attr]
-        starts = [0]
-        for p in parts[:-1]:
-            starts.append(starts[-1] + p.cols.numel())  # type: ignore[union-attr]
-        out.cols = torch.cat([p.cols for p in parts])  # type: ignore[union-attr]
-        out.offsets = torch.cat([p.offsets + s for p, s in zip(parts, starts)])  # type: ignore[union-attr]
-        out._by_column = None
-        return out
+        starts, total = [], 0
+        for p in present:
+            starts.append(total)
+            total += p.cols.numel()
+        return cls(
+            torch.cat([p.mask for p in present]),
+            torch.cat([p.cols for p in present]),
+            torch.cat([p.offsets + start for p, start in zip(present, starts)]),
+        )
 
     @property
     def shape(self) -> tuple[int, int]:

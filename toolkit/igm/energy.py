@@ -109,10 +109,8 @@ def hidden_input(params: RBMParams, v: Tensor, bits: Bits | None = None) -> Tens
     return torch.addmm(params.c, v, params.W.T)
 
 
-def visible_input(params: RBMParams, h: Tensor, bits: Bits | None = None) -> Tensor:
+def visible_input(params: RBMParams, h: Tensor) -> Tensor:
     """``b + Wᵀ h`` for each row of ``h`` (n, H) -> (n, V): logits or Gaussian means."""
-    if bits is not None:
-        return bits.matmul(params.W).add_(params.b)
     return torch.addmm(params.b, h, params.W)
 
 
@@ -217,17 +215,15 @@ def sample_hidden(params: RBMParams, v: Tensor, generator: torch.Generator | Non
     return bernoulli(torch.sigmoid(hidden_input(params, v)), generator)
 
 
-def visible_mean(params: RBMParams, h: Tensor, bits: Bits | None = None) -> Tensor:
+def visible_mean(params: RBMParams, h: Tensor) -> Tensor:
     """``E[v | h]``: probabilities (Bernoulli) or means (Gaussian), (n, H) -> (n, V)."""
-    x = visible_input(params, h, bits)
+    x = visible_input(params, h)
     return torch.sigmoid(x) if params.visible == "bernoulli" else x
 
 
-def sample_visible(
-    params: RBMParams, h: Tensor, generator: torch.Generator | None = None, bits: Bits | None = None
-) -> tuple[Tensor, Tensor]:
-    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V); ``bits``: ``h``'s ones, if found."""
-    mean = visible_mean(params, h, bits)
+def sample_visible(params: RBMParams, h: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """``v ~ p(v | h)`` and its mean ``E[v | h]``, both (n, V)."""
+    mean = visible_mean(params, h)
     if params.visible == "bernoulli":
         return bernoulli(mean, generator), mean
     return mean + randn(tuple(mean.shape), generator, mean.device).to(mean.dtype), mean

@@ -181,8 +181,9 @@ class RBM(Model):
         negatives do not depend on the batch, so its data and negatives share one product of
         double height whose sigmoid gives the chains' next state and the gradient alike: a PCD-1
         update is 3 matrix products (2 of them double), the arithmetic of scikit-learn's 5.
-        Each product whose 0/1 operand is sparse enough (binary data, visible and hidden
-        samples: :class:`igm.bits.Bits`) is a sum of rows instead.
+        On binary data the products with the rows ``[v; ṽ]`` are sums of the rows of ``W.T``
+        (:class:`igm.bits.Bits`; ``W`` is stored column by column for them). The hidden states
+        stay dense: ~25% ones, and the sums over ``W``'s rows would need a transposed copy.
         """
         params = self.generator.params()
         fixed = params.detach()
@@ -200,7 +201,7 @@ class RBM(Model):
                 a_pos = hidden_input(fixed, v, bits_v)  # (B, H)
                 h = bernoulli(torch.sigmoid(a_pos))
             for sweep in range(self.config.cd_k):
-                neg, _ = sample_visible(fixed, h, bits=Bits.of(h, binary=True))  # (M, V)
+                neg, _ = sample_visible(fixed, h)  # (M, V)
                 if sweep < self.config.cd_k - 1:
                     h = sample_hidden(fixed, neg)
             bits_neg = Bits.of(neg, binary=True) if bits_v is not None else None
