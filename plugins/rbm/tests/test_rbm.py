@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import igm_rbm
 import pytest
 import torch
 
@@ -56,12 +57,22 @@ def test_gaussian_visibles_on_real_valued_data(tmp_path):
 
 
 @pytest.mark.parametrize("persistent", [False, True])
-def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent):
+@pytest.mark.parametrize("sparse", [False, True])
+def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent, sparse, monkeypatch):
     model = build_model("rbm", digits.info, {"hidden": "10", "cd_k": "2", "persistent": str(persistent).lower()})
     v = digits.split("test")[0][:12].flatten(1)
+    stacked = []
+    if sparse:  # few ones in the data and in the samples: the products become sums of rows (igm.bits)
+        v = v * (torch.rand(v.shape, generator=torch.Generator().manual_seed(5)) < 0.4)
+        with torch.no_grad():
+            model.generator.b.fill_(-2.0)
+        real_stack = igm_rbm.Bits.stack
+        monkeypatch.setattr(igm_rbm.Bits, "stack", lambda parts: stacked.append(real_stack(parts)) or stacked[-1])
     torch.manual_seed(3)
     loss = model.loss("rbm", (v.reshape(12, 1, 8, 8), None))
     loss.backward()
+    if sparse:
+        assert stacked and stacked[-1] is not None and stacked[-1].shape == (24, 64)
     # the same negative samples by hand: CD, 2 Gibbs sweeps from the batch; PCD, from hidden units h = 0
     torch.manual_seed(3)
     p = model.generator.params().detach()
