@@ -47,7 +47,7 @@ def same_batches(a, b) -> bool:
 def test_builtin_names_and_spec_split() -> None:
     assert set(BUILTIN_DATASETS) == {
         "grid25", "ring8", "lognormal", "chi2", "digits", "mnist", "stacked-mnist", "npz",
-        "binarized-mnist", "binarized-digits",
+        "binarized-mnist", "binarized-digits", "folder",
     }
     assert split_spec("npz:/tmp/a.npz") == ("npz", "/tmp/a.npz")
     assert split_spec("npz:C:/x:y.npz") == ("npz", "C:/x:y.npz")
@@ -263,22 +263,23 @@ def test_npz_uint8_images_with_test_split(tmp_path: Path) -> None:
     x[0, 0, 0], x[1, 0, 0] = 0, 255
     x_test = rng.integers(0, 256, size=(7, 5, 6), dtype=np.uint8)
     path = tmp_path / "img.npz"
-    np.savez(path, x_train=x, y_train=np.arange(20) % 3, x_test=x_test, y_test=np.full(7, 5))
+    np.savez(path, x_train=x, y_train=np.arange(20) % 3 * 5, x_test=x_test, y_test=np.full(7, 5))
     source = build(f"npz:{path}")
     info = source.info
-    assert (info.kind, info.event_shape, info.num_classes) == ("image", (1, 5, 6), 6)
+    assert (info.kind, info.event_shape, info.num_classes) == ("image", (1, 5, 6), 3)  # labels 0, 5, 10
+    assert info.class_values == (0, 5, 10) and not info.binary
     assert info.value_range == (0.0, 1.0)
     x_got, _ = source.split("train")
     assert x_got.shape == (20, 1, 5, 6) and x_got.dtype == torch.float32
     assert torch.allclose(x_got[:, 0], torch.from_numpy(x).float() / 255)
     assert x_got.min() == 0.0 and x_got.max() == 1.0
     xt, yt = source.split("test")
-    assert xt.shape == (7, 1, 5, 6) and torch.equal(yt, torch.full((7,), 5))
+    assert xt.shape == (7, 1, 5, 6) and torch.equal(yt, torch.full((7,), 1))  # label 5 is class 1
 
 
 def test_npz_channels_first_images(tmp_path: Path) -> None:
     path = tmp_path / "c.npz"
-    np.savez(path, x=np.zeros((4, 3, 8, 8), dtype=np.float32) - 1.0)
+    np.savez(path, x=np.linspace(-2.0, -1.0, 4 * 3 * 8 * 8, dtype=np.float32).reshape(4, 3, 8, 8))
     info = build(f"npz:{path}").info
     assert (info.kind, info.event_shape, info.value_range) == ("image", (3, 8, 8), None)
 
@@ -310,7 +311,7 @@ def test_npz_errors(tmp_path: Path) -> None:
         build(f"npz:{pickled}")
 
     mismatch = tmp_path / "mismatch.npz"
-    np.savez(mismatch, x=np.zeros((5, 2)), y=np.zeros(4, dtype=np.int64))
+    np.savez(mismatch, x=np.arange(10.0).reshape(5, 2), y=np.zeros(4, dtype=np.int64))
     with pytest.raises(DataError, match=r"shape \(4,\) but there are 5 examples"):
         build(f"npz:{mismatch}")
 

@@ -9,7 +9,7 @@ so that a model can size its networks; it is stored in every checkpoint as JSON.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 import torch
@@ -23,7 +23,13 @@ Kind = Literal["points", "vector", "image"]
 
 @dataclass(frozen=True)
 class DataInfo:
-    """What a model needs to know about its data."""
+    """What a model needs to know about its data.
+
+    Labels inside igm are always 0..K-1. ``class_values`` keeps the user's own label of each
+    (``class_values[i]`` is the label of class i: an integer from an ``.npz``, a folder name from
+    ``folder:``); None means the labels are 0..K-1 themselves. ``resolved`` is the spec with its
+    path made absolute, so a checkpoint finds its data again from another directory.
+    """
 
     name: str  # the source spec the user gave, e.g. "grid25" or "npz:/data/x.npz"
     event_shape: tuple[int, ...]  # shape of one example: (2,) for points, (C, H, W) for images
@@ -31,17 +37,48 @@ class DataInfo:
     value_range: tuple[float, float] | None = None  # (low, high) when bounded, e.g. (0.0, 1.0)
     kind: Kind = "vector"
     extra: dict[str, Any] = field(default_factory=dict)  # JSON-able source facts (mixture means, ...)
+    class_values: tuple[int | str, ...] | None = None  # the user's label of each class 0..K-1
+    resolved: str | None = None  # the spec with an absolute path, when it names a file or folder
+
+    @property
+    def binary(self) -> bool:
+        """Whether every value is 0 or 1 (stored so, or drawn so: binarized sources)."""
+        return bool(self.extra.get("binarized"))
+
+    def labels(self) -> list[int | str]:
+        """The user's label of each class, in class order (0..K-1 when the data has no mapping)."""
+        if self.num_classes is None:
+            return []
+        return list(self.class_values) if self.class_values is not None else list(range(self.num_classes))
+
+    def class_index(self, value: int | str) -> int:
+        """The class (0..K-1) of the user's label ``value``; DataError naming the labels there are."""
+        labels = self.labels()
+        if not labels:
+            raise DataError(f"'{self.name}' is unlabelled: drop the label")
+        for i, known in enumerate(labels):
+            if known == value or str(known) == str(value):
+                return i
+        raise DataError(f"label {value!r} is not a class of '{self.name}': use one of {_listing(labels)}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> DataInfo:
+        """Read :meth:`to_json`'s text; fields a newer igm added are dropped, missing ones default."""
         raw = json.loads(text)
+        raw = {k: v for k, v in raw.items() if k in {f.name for f in fields(cls)}}
         raw["event_shape"] = tuple(raw["event_shape"])
-        if raw.get("value_range") is not None:
-            raw["value_range"] = tuple(raw["value_range"])
+        for key in ("value_range", "class_values"):
+            if raw.get(key) is not None:
+                raw[key] = tuple(raw[key])
         return cls(**raw)
+
+
+def _listing(values: list[Any], most: int = 12) -> str:
+    shown = ", ".join(str(v) for v in values[:most])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > most else "")
 
 
 class BatchStream:
@@ -166,3 +203,35 @@ def reject_argument(key: str, arg: str | None) -> None:
     """Raise :class:`DataError` when a source that takes no argument was given one."""
     if arg is not None:
         raise DataError(f"the '{key}' data source takes no argument (got '{key}:{arg}'): use --data {key}")
+
+
+def describe(source: DataSource) -> str:
+    """One line saying what was read: examples, shape, dtype, value range, binary or not, classes.
+
+    ``igm fit`` and ``igm eval`` print it, e.g. ``read npz:x.npz: 950 train + 50 test examples,
+    image (1, 8, 8), uint8 0/1 kept (binary), values 0..1, 8 classes: 0, 1, 3, 4, 5, 7, 8, 9``.
+    """
+    info = source.info
+    train, test = source.split("train"), source.split("test")
+    counts = "a procedural training stream" if train is None else f"{train[0].shape[0]:,} train"
+    if test is not None:
+        counts += f" + {test[0].shape[0]:,} test"
+    shape = ", ".join(str(d) for d in info.event_shape)
+    parts = [f"read {info.name}: {counts} examples", f"{info.kind} ({shape})"]
+    dtype = info.extra.get("dtype") or (str(train[0].dtype).removeprefix("torch.") if train is not None else "float32")
+    if info.extra.get("binarized") == "dynamic":
+        parts.append(f"{dtype} intensities, binary (fresh Bernoulli bits per batch)")
+    elif info.binary:
+        parts.append(f"{dtype} 0/1 kept (binary)")
+    elif dtype == "uint8":
+        parts.append("uint8 scaled by 1/255 to [0, 1]")
+    else:
+        parts.append(f"{dtype} kept as is")
+    x = train[0] if train is not None else (test[0] if test is not None else None)
+    if x is not None and x.numel():
+        parts.append(f"values {float(x.min()):.4g}..{float(x.max()):.4g}")
+    if info.num_classes is None:
+        parts.append("unlabelled")
+    else:
+        parts.append(f"{info.num_classes} classes: {_listing(info.labels())}")
+    return ", ".join(parts)

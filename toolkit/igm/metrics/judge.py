@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from einops.layers.torch import Rearrange
 from torch import Tensor, nn
 
 from igm import checkpoint
+from igm.data.cache import cache_dir
 from igm.errors import CheckpointError, DataError
 from igm.progress import ProgressBar
 
@@ -60,17 +60,6 @@ class JudgeConfig:
                 raise ValueError(f"judge {key} must be positive, got {getattr(self, key)}")
         if self.max_train < 0 or self.shift < 0:
             raise ValueError("judge max_train and shift must be >= 0")
-
-
-def cache_dir() -> Path:
-    """igm's cache directory: ``IGM_CACHE_DIR``, else the platform's user cache dir + ``/igm``."""
-    if os.environ.get("IGM_CACHE_DIR"):
-        return Path(os.environ["IGM_CACHE_DIR"]).expanduser()
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "igm"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "igm"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "igm"
 
 
 def data_hash(x: Tensor, y: Tensor) -> str:
