@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from igm import checkpoint
-from igm.errors import TrainingError
+from igm.errors import Interrupted, TrainingError
 from igm.models import Model, Player
 from igm.testing import build_model, plugin, toy_points
 from igm.trainer import METRICS_FILE, RunConfig, Trainer
@@ -232,7 +232,7 @@ def test_resume_with_lr_decay_is_bit_exact(tmp_path, monkeypatch):
         return step_once()
 
     monkeypatch.setattr(broken, "train_step", dies_at_seven)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(Interrupted, match="interrupted at step 7; the last complete checkpoint \\(step 5\\)"):
         broken.fit()
     resumed = build_model("gan", data.info, seed=999)
     trainer = Trainer(resumed, data, run_config(12, lr_decay="cosine"), tmp_path / "split", progress=False)

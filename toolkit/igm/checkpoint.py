@@ -41,20 +41,55 @@ if TYPE_CHECKING:
     from igm.models import Model
 
 FORMAT_VERSION = "1"
-DIST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MODEL_FILE = "model.safetensors"
 TRAINER_FILE = "trainer.safetensors"
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    The bytes go to a temporary file named for this process (two writers never share one), are
+    flushed to disk, and replace ``path`` in one rename; the directory is synced so the rename
+    survives a power cut. A failed write (a full disk, Ctrl-C) removes its temporary file and
+    leaves ``path`` as it was.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    sync_dir(path.parent)
+
+
+def sync_dir(path: Path) -> None:
+    """fsync a directory, so that renames inside it are on disk (a no-op where unsupported)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Delete the temporary files of interrupted writes in ``directory`` (call it holding the run's lock)."""
+    removed = []
+    for tmp in directory.glob(".*.tmp"):
+        if tmp.is_file():
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def save_tensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> Path:
@@ -167,7 +202,12 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
             f"{path} holds a config that model '{name}' does not accept ({exc}); it was written by "
             f"{plugin} {metadata.get('igm.plugin_version', '')}: install that version"
         ) from None
-    model = model_cls(config, data)
+    from igm.models import instantiate
+
+    try:
+        model = instantiate(model_cls, config, data)  # sizes checked before anything is allocated
+    except ConfigError as exc:
+        raise CheckpointError(f"{path} holds a config that model '{name}' rejects ({exc}): use another checkpoint") from None
     load_state(model, tensors, path, metadata)
     return model.to(device).eval()
 

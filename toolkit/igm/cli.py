@@ -36,16 +36,24 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def user_errors(fn: F) -> F:
-    """Show an IgmError as one line (no traceback) and exit with its status."""
+    """Show an IgmError, or a file the system would not read or write, as one line and exit with its status."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
         except IgmError as exc:
-            fail(str(exc), exc.exit_code)
+            fail(one_line(str(exc)), exc.exit_code)
+        except OSError as exc:  # a path the user gave: missing, read-only, a directory, a full disk
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(f"cannot use{where}: {exc.strerror or exc}; check the path, its permissions and the free space")
 
     return wrapper  # type: ignore[return-value]
+
+
+def one_line(text: str) -> str:
+    """``text`` as one printable line: control characters (newlines, terminal escapes) shown escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _json(obj: Any) -> None:
@@ -142,15 +150,21 @@ def fit(
             raise ConfigError(f"{name} must be a positive integer, got {value}")
     if backend not in ("auto", "gloo", "nccl"):
         raise ConfigError(f"unknown --backend '{backend}': use auto, gloo or nccl")
+    if backend == "nccl" and not _cuda_available():
+        raise ConfigError("--backend nccl needs CUDA GPUs, and none is available here: use --backend gloo (or auto)")
     flags = {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer, "lr_decay": lr_decay}
     args = dict(model=model, data=data, config_file=config_file, sets=sets or [], out=out, resume=resume, flags=flags)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from igm.distributed import launch
         from igm.runs import plan_fit
 
+        from igm.rundir import INHERITED_LOCK_ENV, RunLock
+
         plan = plan_fit(**args)  # bad input fails here, once, before any worker starts
         worker = _worker_argv(args, plan.out, quiet, backend)
-        raise typer.Exit(launch(nproc, worker))
+        with RunLock(plan.out):  # the launcher holds the run's lock; its workers inherit it
+            os.environ[INHERITED_LOCK_ENV] = str(plan.out.resolve())
+            raise typer.Exit(launch(nproc, worker))
     from igm import distributed
     from igm.runs import fit_run
 
@@ -165,6 +179,12 @@ def fit(
     distributed.shutdown(ctx)
     if ctx.enabled:
         distributed.exit_worker(0)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _worker_argv(args: dict[str, Any], out: Path, quiet: bool, backend: str) -> list[str]:
@@ -247,19 +267,36 @@ def info(
         _json(desc)
         return
     for key in ("model", "plugin", "igm_version", "format", "step"):
-        typer.echo(f"{key:<12} {desc[key]}")
-    typer.echo(f"{'data':<12} {json.dumps(desc['data'])}")
+        typer.echo(f"{key:<12} {one_line(str(desc[key]))}")
+    typer.echo(f"{'data':<12} {json.dumps(desc['data'])}")  # JSON escapes control characters itself
     typer.echo("config:")
     for key, value in desc["config"].items():
-        typer.echo(f"  {key:<16} {json.dumps(value)}")
+        typer.echo(f"  {one_line(str(key)):<16} {json.dumps(value)}")
     typer.echo("tensors:")
     for group, count in desc["parameters"].items():
-        typer.echo(f"  {group:<16} {count:,} values")
+        typer.echo(f"  {one_line(group):<16} {count:,} values")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    app(args=argv)
+    """Console-script entry point: a usage error (a bad flag or value) is one line too, exit 2."""
+    command = typer.main.get_command(app)
+    try:
+        status = command.main(args=argv, prog_name="igm", standalone_mode=False)
+    except Exception as exc:  # click's exceptions (typer may vendor click, so matched by name)
+        kinds = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in kinds:
+            typer.echo(exc.format_message())  # type: ignore[attr-defined]
+            sys.exit(0)
+        if "ClickException" in kinds:
+            ctx = getattr(exc, "ctx", None)
+            where = f"igm {ctx.info_name} --help" if ctx is not None and ctx.info_name != "igm" else "igm --help"
+            typer.echo(f"Error: {one_line(exc.format_message())}; see {where}", err=True)  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
+        if "Abort" in kinds:
+            typer.echo("Error: interrupted", err=True)
+            sys.exit(130)
+        raise
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

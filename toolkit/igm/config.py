@@ -4,6 +4,11 @@ Every model (and the run itself) is configured by a dataclass. Values from the c
 arrive as strings and are parsed by the field's type; values from TOML arrive typed and are
 checked. An unknown key or a value of the wrong type is a :class:`ConfigError` that lists the
 valid keys, so a typo never silently trains the wrong thing.
+
+Numbers obey one rule for every config, so that the whole class of out-of-range values is
+refused at the boundary: a number is finite, non-negative and within float32's range (an int
+below 2**63), and the numbers in a list (layer sizes, bandwidths) are positive. A field that
+may be negative says so with ``field(metadata={"signed": True})``.
 """
 
 from __future__ import annotations
@@ -110,9 +115,31 @@ def describe_keys(cls: type) -> str:
     return ", ".join(f"{k} ({_type_name(t)})" for k, t in field_types(cls).items())
 
 
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def _check_number(value: Any, signed: bool, in_list: bool) -> None:
+    """ValueError unless ``value`` (already converted) obeys the module's rule for numbers."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_number(item, signed, in_list=True)
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not (math.isfinite(value) and abs(value) <= FLOAT32_MAX):
+        raise ValueError("expected a finite number within float32's range (|x| <= 3.4e38)")
+    if isinstance(value, int) and abs(value) >= 2**63:
+        raise ValueError("expected an integer below 2**63")
+    if in_list and value <= 0:
+        raise ValueError("expected positive numbers in the list")
+    if not signed and value < 0:
+        raise ValueError("expected a number >= 0")
+
+
 def build(cls: type[T], values: dict[str, Any] | None = None, what: str = "config") -> T:
     """Build ``cls`` from defaults plus ``values`` (strings or typed); unknown or bad keys raise."""
     types_ = field_types(cls)
+    signed = {f.name for f in dataclasses.fields(cls) if f.metadata.get("signed")}
     kwargs = {}
     for key, value in (values or {}).items():
         if key not in types_:
@@ -121,6 +148,7 @@ def build(cls: type[T], values: dict[str, Any] | None = None, what: str = "confi
             )
         try:
             kwargs[key] = _convert(value, types_[key], key)
+            _check_number(kwargs[key], key in signed, in_list=False)
         except ValueError as exc:
             raise ConfigError(f"bad value {value!r} for {what} key '{key}': {exc}") from None
     try:

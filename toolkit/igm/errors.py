@@ -38,9 +38,21 @@ class UnknownNameError(IgmError):
 
 
 class TrainingError(IgmError):
-    """Training stopped: a loss became non-finite. The last good checkpoint is kept."""
+    """Training stopped: a loss or a parameter became non-finite. The last good checkpoint is kept."""
 
     exit_code = 1
+
+
+class RunWriteError(IgmError):
+    """A run could not write its files (a full disk, lost permissions); its last checkpoint is intact."""
+
+    exit_code = 1
+
+
+class Interrupted(IgmError):
+    """The user stopped a run (Ctrl-C); the message says where it can be resumed from."""
+
+    exit_code = 130
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:

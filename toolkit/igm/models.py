@@ -88,6 +88,42 @@ class Model(nn.Module):
         """Called before a strict load: resize buffers whose size is set in training (e.g. persistent chains)."""
 
 
+def instantiate(model_cls: type[Model], config: Any, data: DataInfo) -> Model:
+    """Build ``model_cls(config, data)`` once its size is known to fit in memory.
+
+    The model is first built on PyTorch's ``meta`` device, which allocates nothing, to count
+    its parameters and buffers; training needs about four copies of the parameters (weights,
+    gradients, two Adam moments). A config the model rejects (a ``ValueError`` from its
+    constructor) is a :class:`~igm.errors.ConfigError`; a too-large one is a ``DataError`` from
+    :func:`igm.limits.check_allocation` (``IGM_MEMORY_LIMIT`` overrides the budget).
+    """
+    from igm.errors import ConfigError
+    from igm.limits import check_allocation
+
+    def build() -> Model:
+        try:
+            return model_cls(config, data)
+        except (ValueError, OverflowError) as exc:
+            raise ConfigError(f"'{model_cls.name}' model config is invalid: {exc}") from None
+
+    try:
+        with torch.device("meta"):
+            shadow = build()
+    except ConfigError:
+        raise
+    except Exception:  # noqa: BLE001 - a constructor that cannot run on meta is checked by the real build
+        shadow = None
+    if shadow is not None:
+        params = sum(p.numel() * p.element_size() for p in shadow.parameters())
+        buffers = sum(b.numel() * b.element_size() for b in shadow.buffers())
+        check_allocation(
+            4 * params + buffers,
+            f"model '{model_cls.name}' ({sum(p.numel() for p in shadow.parameters()):,} parameters)",
+            "choose smaller sizes in its config",
+        )
+    return build()
+
+
 def out_activation(data: DataInfo) -> str | None:
     """The output squashing that matches the data's value range."""
     if data.value_range == (0.0, 1.0):

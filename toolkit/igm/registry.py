@@ -16,7 +16,7 @@ from igm.errors import PluginError, UnknownNameError, did_you_mean
 from igm.hookspecs import KINDS
 from igm.plugins import PluginInfo, PluginSet, load_plugins, one_line
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")  # \Z, not $: "gan\n" is no name
 SINGULAR = {"models": "model", "divergences": "divergence", "datasets": "data source", "metrics": "metric", "trainers": "trainer"}
 
 

@@ -9,6 +9,7 @@ defaults < the model's suggestions for the data < the TOML file < command-line f
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,11 @@ from igm import config as cfg
 from igm.data import DataInfo, DataSource, open_data
 from igm.distributed import SINGLE, DistContext
 from igm.errors import CheckpointError, ConfigError
-from igm.models import Model
+from igm.limits import check_allocation
+from igm.models import Model, instantiate
 from igm.registry import get_registry
-from igm.trainer import METRICS_FILE, RunConfig
+from igm.rundir import RunLock
+from igm.trainer import METRICS_FILE, RunConfig, holds_checkpoint
 
 CONFIG_FILE = "config.toml"
 
@@ -43,7 +46,28 @@ def _tables(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str,
     unknown = sorted(set(doc) - {"run", "model", "distributed"})
     if unknown:
         raise ConfigError(f"{source}: unknown table or key {', '.join(unknown)}; use [run] and [model] tables")
-    return dict(doc.get("run", {})), dict(doc.get("model", {}))
+    for name in ("run", "model", "distributed"):
+        if not isinstance(doc.get(name, {}), dict):
+            raise ConfigError(f"{source}: '{name}' must be a table ([{name}]), not a {type(doc[name]).__name__}")
+    run, model = dict(doc.get("run", {})), dict(doc.get("model", {}))
+    for key in ("model", "data", "trainer"):
+        if key in run and not isinstance(run[key], str):
+            raise ConfigError(f"{source}: [run] {key} must be a string, e.g. {key} = \"...\"")
+    return run, model
+
+
+def check_out_dir(out: Path) -> None:
+    """ConfigError unless ``out`` can be a run directory: a directory (or nothing yet), named in UTF-8."""
+    try:
+        str(out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"--out {out!s:.80} is not a UTF-8 name: choose a directory name in UTF-8") from None
+    for parent in [out, *out.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                what = "is a file" if parent == out else f"lies under {parent}, which is a file"
+                raise ConfigError(f"--out {out} {what}: give a directory for the run")
+            break
 
 
 @dataclass
@@ -76,8 +100,8 @@ def plan_fit(
         if out is None:
             raise ConfigError("--resume needs --out DIR: the run directory to continue")
         saved = Path(out) / CONFIG_FILE
-        if not saved.is_file() or not (Path(out) / checkpoint.MODEL_FILE).is_file():
-            raise ConfigError(f"--resume: {out} holds no checkpoint to continue; drop --resume to start a new run")
+        if not saved.is_file():
+            raise ConfigError(f"--resume: {out} holds no run to continue; drop --resume to start a new run")
         run_tbl, model_tbl = _tables(cfg.read_toml(saved), str(saved))
         changed = [k for k in ("batch_size", "seed", "trainer", "lr_decay") if k in flags and flags[k] != run_tbl.get(k)]
         changed += [k for k, v in (("model", model), ("data", data)) if v is not None and v != run_tbl.get(k)]
@@ -100,11 +124,22 @@ def plan_fit(
     seed = cfg.build(RunConfig, {"seed": run_tbl.get("seed", 0)}, what="run").seed
     source = open_data(data_spec, seed)
     run = cfg.build(RunConfig, {**model_cls.run_defaults(source.info), **run_tbl}, what="run")
+    out = Path(out) if out is not None else default_out(model_name)
+    check_out_dir(out)
     torch.manual_seed(run.seed)  # network initialisation is part of the seeded run
     model_config = cfg.build(model_cls.Config, {**model_tbl, **overrides}, what=f"'{model_name}' model config")
-    net = model_cls(model_config, source.info)
-    out = Path(out) if out is not None else default_out(model_name)
-    if not resume and any((out / f).exists() for f in (CONFIG_FILE, METRICS_FILE, checkpoint.MODEL_FILE)):
+    net = instantiate(model_cls, model_config, source.info)
+    for player in net.players():  # optimizer settings (rates, betas) are checked by building them
+        try:
+            player.make_optimizer()
+        except ValueError as exc:
+            raise ConfigError(
+                f"'{model_name}' model config: the {player.name} optimizer refuses it ({exc}): "
+                "check the learning rates, betas and momentum in --set/--config"
+            ) from None
+    if run.num_samples:
+        check_allocation(run.num_samples * math.prod(source.info.event_shape) * 4, f"num_samples={run.num_samples} preview samples", "use fewer")
+    if not resume and holds_checkpoint(out):
         raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     return FitPlan(model_name, data_spec, trainer_name, run, source, net, out, resume)
 
@@ -116,6 +151,19 @@ def run_plan(
     out, run = plan.out, plan.run
     trainer_cls = get_registry().get("trainers", plan.trainer_name)
     trainer = trainer_cls(plan.model, plan.source, run, out, progress=progress, dist=dist)  # fails before writing
+    lock = RunLock(out)
+    if dist.is_main:
+        lock.acquire()  # one writer per run directory, from here to the end of the run
+    try:
+        return _run_locked(plan, trainer, dist, echo)
+    finally:
+        lock.release()
+
+
+def _run_locked(plan: FitPlan, trainer: Any, dist: DistContext, echo: Callable[[str], None]) -> Path:
+    out, run = plan.out, plan.run
+    if dist.is_main and not plan.resume and holds_checkpoint(out):  # another run got here first
+        raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
     dist.barrier()  # every rank has checked the run directory before rank 0 writes into it
     say = echo if dist.is_main else (lambda line: None)
     if dist.is_main:
@@ -195,6 +243,9 @@ def sample_to_file(
         if holds_checkpoint:
             raise ConfigError(f"--out {out} is an igm checkpoint or trainer state; choose another file name")
     model = checkpoint.load(path, resolve_device(device))
+    check_allocation(
+        n * math.prod(model.data.event_shape) * 4, f"{n:,} samples of shape {tuple(model.data.event_shape)}", "draw fewer with -n"
+    )
     gen = model.generator
     extra = model.data.extra
     reference = torch.tensor(extra["means"]) if "means" in extra else None

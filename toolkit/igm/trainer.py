@@ -7,13 +7,17 @@ keeps the run's promises:
 - a progress bar with losses and steps/s; ``metrics.jsonl`` (one JSON line per ``log_every``
   steps: the mean loss of each player over the interval, steps/s, wall time);
 - sample pictures every ``sample_every`` steps (fixed noise, so frames are comparable);
-- checkpoints every ``checkpoint_every`` steps and at the end, written atomically:
-  ``model.safetensors`` (the model, loadable by ``igm.load``) and ``trainer.safetensors``
-  (optimizer states, step, data-stream position and every RNG state);
+- checkpoints at step 0, every ``checkpoint_every`` steps and at the end: ``trainer.safetensors``
+  is the whole resumable state in one atomically written file (the model's tensors, optimizer
+  states, step, data-stream position and every RNG state), then ``model.safetensors`` the model
+  alone (loadable by ``igm.load``). Resume reads the trainer file only, so a run killed at any
+  moment, even between the two writes, continues from its last complete checkpoint;
 - exact resume: a run stopped after step k and resumed reaches the same tensors, bit for bit
-  on CPU, as a run that never stopped;
-- a non-finite loss stops the run with an error naming the player and step, and the last good
-  checkpoint stays as it was;
+  on CPU, as a run that never stopped; ``metrics.jsonl`` is rewound to the checkpoint;
+- a non-finite loss, or non-finite parameters at checkpoint time, stop the run with an error
+  naming the player (or tensor) and step; nothing non-finite is ever checkpointed, so the last
+  checkpoint is a good one; a failed write (a full disk) or Ctrl-C stops with one line saying
+  where the run can be resumed from;
 - data parallel over several processes (:mod:`igm.distributed`): each player's loss runs inside
   its own DistributedDataParallel, each rank reads its own shard of the data with its own seed,
   and rank 0 alone writes files; the trainer state holds every rank's RNG and data position.
@@ -35,12 +39,15 @@ from torch import Tensor
 from igm import checkpoint
 from igm.data.base import Batch, DataSource
 from igm.distributed import SINGLE, DistContext, wrap_player
-from igm.errors import CheckpointError, ConfigError, TrainingError
+from igm.errors import CheckpointError, ConfigError, Interrupted, RunWriteError, TrainingError
 from igm.models import Model
 from igm.progress import ProgressBar
+from igm.rundir import RunLock, rewind_metrics
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
+TRAINER_FORMAT = "2"  # 2: the trainer file holds the model's tensors too ("model." keys)
+MODEL_PREFIX = "model."
 
 
 @dataclass
@@ -64,6 +71,10 @@ class RunConfig:
         for key in ("sample_every", "checkpoint_every", "num_samples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be 0 or positive, got {getattr(self, key)}")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must lie in 0..2**63-1, got {self.seed}")
+        if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device '{self.device}': use auto, cpu, cuda or cuda:N")
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -72,7 +83,9 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"unknown device '{name}': use auto, cpu, cuda or cuda:N") from None
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device '{name}': use auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' asked for, but CUDA is not available here: use --device cpu")
     return device
@@ -133,6 +146,7 @@ class Trainer:
         ]
         self.stream = data.stream(self.run.batch_size, self.run.seed, self.dist.rank, self.dist.world_size)
         self.step = 0
+        self.saved_step: int | None = None  # the step of the last complete checkpoint in out_dir
         self.preview_noise_seed = self.run.seed + 12345
 
     def _plain_loss(self, player: str) -> Callable[[Batch], Any]:
@@ -178,12 +192,41 @@ class Trainer:
         return losses
 
     def _kept(self) -> str:
-        if self.out_dir is not None and (self.out_dir / checkpoint.MODEL_FILE).exists():
-            return f"the last good checkpoint is kept in {self.out_dir};"
+        if self.out_dir is not None and self.saved_step is not None:
+            return f"the last good checkpoint (step {self.saved_step}) is kept in {self.out_dir};"
         return "nothing was saved;"
 
+    def _resume_hint(self) -> str:
+        if self.out_dir is None or self.saved_step is None:
+            return "nothing was saved"
+        return (
+            f"the last complete checkpoint (step {self.saved_step}) is in {self.out_dir}: "
+            f"continue with igm fit --resume --out {self.out_dir}"
+        )
+
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train to ``run.steps`` (continuing a saved run when ``resume``); returns the last log entry."""
+        """Train to ``run.steps`` (continuing a saved run when ``resume``); returns the last log entry.
+
+        With an ``out_dir``, rank 0 holds the run directory's lock for the whole run.
+        """
+        lock = RunLock(self.out_dir) if self.out_dir is not None and self.main else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            return self._fit(resume)
+        except OSError as exc:
+            where = exc.filename or self.out_dir
+            raise RunWriteError(
+                f"cannot write {where} ({exc.strerror or exc}) at step {self.step}; {self._resume_hint()} "
+                "once the cause (disk space, permissions) is fixed"
+            ) from None
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted at step {self.step}; {self._resume_hint()}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self, resume: bool) -> dict[str, Any]:
         if resume:
             self.restore()
         else:
@@ -220,17 +263,20 @@ class Trainer:
     # ---- files -------------------------------------------------------------------------
 
     def _start(self) -> None:
+        """A new run: seed, check the directory, start the metrics log and write the step-0 checkpoint."""
         torch.manual_seed(self.run.seed + self.dist.rank)  # each rank draws its own noise
         if self.out_dir is None:
             return
-        if (self.out_dir / checkpoint.MODEL_FILE).exists() or (self.out_dir / METRICS_FILE).exists():
+        if holds_checkpoint(self.out_dir):
             raise ConfigError(
                 f"{self.out_dir} already holds a run: pass --resume to continue it, or choose another --out"
             )
         self.dist.barrier()  # every rank has checked before rank 0 writes
         if self.main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / METRICS_FILE).write_text("")
+            checkpoint.remove_leftovers(self.out_dir)
+            checkpoint.write_atomic(self.out_dir / METRICS_FILE, b"")
+        self.save()  # step 0: a run killed before its first checkpoint still resumes
 
     def _log(self, entry: dict[str, Any]) -> None:
         if self.out_dir is None or not self.main:
@@ -282,51 +328,145 @@ class Trainer:
         return tensors, meta
 
     def save(self) -> None:
-        """Write ``trainer.safetensors`` then ``model.safetensors`` for the current step (rank 0)."""
+        """Checkpoint the current step (rank 0 writes): ``trainer.safetensors``, then ``model.safetensors``.
+
+        The trainer file alone is the resumable state, so a kill between the two writes loses
+        nothing. Non-finite tensors are refused before anything is written.
+        """
         if self.out_dir is None:
             return
+        self._check_finite()
         tensors, meta = self.state_tensors()
         if not self.main:
             return
+        model_tensors = self.model.state_dict()
+        model_meta = checkpoint.model_metadata(self.model, self.step)
+        tensors.update({MODEL_PREFIX + k: v for k, v in model_tensors.items()})
+        meta["igm.trainer_format"] = TRAINER_FORMAT
+        meta["igm.model_checkpoint"] = json.dumps(model_meta, sort_keys=True)
+        meta["igm.run"] = json.dumps(run_record(self.run), sort_keys=True)
         checkpoint.save_tensors(self.out_dir / checkpoint.TRAINER_FILE, tensors, meta)
-        checkpoint.save(self.model, self.out_dir / checkpoint.MODEL_FILE, self.step)
+        self.saved_step = self.step
+        checkpoint.save_tensors(self.out_dir / checkpoint.MODEL_FILE, model_tensors, model_meta)
+
+    def _check_finite(self) -> None:
+        bad = [k for k, v in self.model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            shown = ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else "")
+            raise TrainingError(
+                f"the model's tensors became non-finite by step {self.step} ({shown}); "
+                f"{self._kept()} lower the learning rate or change the config and retry"
+            )
 
     def restore(self) -> None:
-        """Continue the run saved in ``out_dir`` exactly where it stopped."""
+        """Continue the run saved in ``out_dir`` exactly where its last complete checkpoint left it.
+
+        A directory with a run's ``config.toml`` but no checkpoint yet (killed while starting)
+        starts again from step 0 with the same seed.
+        """
         if self.out_dir is None:
             raise ConfigError("--resume needs --out pointing at the run directory to continue")
-        model_path, state_path = self.out_dir / checkpoint.MODEL_FILE, self.out_dir / checkpoint.TRAINER_FILE
-        if not model_path.exists() or not state_path.exists():
-            raise ConfigError(f"--resume: {self.out_dir} holds no checkpoint to continue; drop --resume to start a run")
-        tensors, metadata = checkpoint.read_file(model_path)
+        state_path = self.out_dir / checkpoint.TRAINER_FILE
+        if not state_path.exists():
+            if (self.out_dir / checkpoint.MODEL_FILE).exists():
+                raise CheckpointError(
+                    f"--resume: {self.out_dir} holds {checkpoint.MODEL_FILE} but no {checkpoint.TRAINER_FILE}, "
+                    "so the optimizer and RNG states are lost: start a new run (another --out) from it"
+                )
+            self._start_over()
+            return
         state, state_meta = checkpoint.read_file(state_path)
-        if metadata.get("igm.step") != state_meta.get("igm.step"):
+        try:
+            self._restore_from(state, state_meta, state_path)
+        except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
             raise CheckpointError(
-                f"{model_path} (step {metadata.get('igm.step')}) and {state_path} (step {state_meta.get('igm.step')}) "
-                "disagree; the run was interrupted while saving: start a new run"
-            )
+                f"{state_path} is damaged ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}): "
+                "the run cannot be resumed exactly; start a new run with another --out"
+            ) from None
+        self.saved_step = self.step
+        if self.main:
+            rewind_metrics(self.out_dir / METRICS_FILE, self.step)
+            checkpoint.remove_leftovers(self.out_dir)
+
+    def _start_over(self) -> None:
+        torch.manual_seed(self.run.seed + self.dist.rank)
+        self.dist.barrier()
+        if self.main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            checkpoint.remove_leftovers(self.out_dir)
+            checkpoint.write_atomic(self.out_dir / METRICS_FILE, b"")
+        self.save()
+
+    def _restore_from(self, state: dict[str, Tensor], state_meta: dict[str, str], state_path: Path) -> None:
+        model_path = self.out_dir / checkpoint.MODEL_FILE
+        if state_meta.get("igm.trainer_format") == TRAINER_FORMAT:
+            metadata = checkpoint.check_metadata(state_path, json.loads(state_meta["igm.model_checkpoint"]))
+            tensors = {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+        else:  # format 1: the model lives in model.safetensors only, which must be of the same step
+            tensors, metadata = checkpoint.read_file(model_path)
+            metadata = checkpoint.check_metadata(model_path, metadata)
+            if metadata.get("igm.step") != state_meta.get("igm.step"):
+                raise CheckpointError(
+                    f"{model_path} (step {metadata.get('igm.step')}) and {state_path} (step "
+                    f"{state_meta.get('igm.step')}) disagree, and this run predates self-contained trainer "
+                    "checkpoints: start a new run"
+                )
         saved_world = int(state_meta.get("igm.world_size", "1"))
         if saved_world != self.dist.world_size:
             raise ConfigError(
                 f"--resume: {self.out_dir} was trained on {saved_world} process(es); resume it with --nproc {saved_world}"
             )
-        checkpoint.load_state(self.model, tensors, model_path, checkpoint.check_metadata(model_path, metadata))
-        self.step = int(state_meta["igm.step"])
+        self._check_unchanged(metadata, state_meta)
+        checkpoint.load_state(self.model, tensors, state_path, metadata)
+        step = int(state_meta["igm.step"])
+        if step < 0:
+            raise ValueError(f"igm.step {step} is negative")
         for player, opt in zip(self.players, self.optimizers):
             checkpoint.load_optimizer_state(
                 opt, f"optim.{player.name}", state, json.loads(state_meta[f"igm.optim.{player.name}"])
             )
         prefix = f"rank{self.dist.rank}." if self.dist.rank else ""  # rank 0's keys carry no prefix
         self.stream.load_state_dict({k: state[f"{prefix}data.{k}"] for k in self.stream.state_dict()})
+        position = self.stream.state_dict()
+        next(self.stream)  # a damaged position (indices out of range, say) fails here, not mid-run
+        self.stream.load_state_dict(position)
         torch.set_rng_state(state[f"{prefix}rng.torch"])
         if f"{prefix}rng.cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state[f"{prefix}rng.cuda"], self.device)
-        if self.main:
-            self._truncate_metrics()
+        self.step = step
+        if self.main and _file_step(model_path) != step:  # killed between the two writes: finish the pair
+            checkpoint.save_tensors(model_path, tensors, metadata)
 
-    def _truncate_metrics(self) -> None:
-        path = self.out_dir / METRICS_FILE if self.out_dir else None
-        if path is None or not path.exists():
-            return
-        kept = [line for line in path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= self.step]
-        checkpoint.write_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode())
+    def _check_unchanged(self, metadata: dict[str, str], state_meta: dict[str, str]) -> None:
+        """ConfigError when what is resumed is not what was checkpointed (an edited config.toml, say)."""
+        from igm import config as cfg
+
+        pairs = [("model", metadata["igm.model"], self.model.name),
+                 ("data", json.loads(metadata["igm.data"]).get("name"), self.model.data.name)]
+        for saved, now in ((json.loads(metadata["igm.config"]), cfg.to_dict(self.model.config)),
+                           (json.loads(state_meta.get("igm.run", "null")), run_record(self.run))):
+            if saved is not None:
+                pairs += [(k, saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))]
+        diffs = [f"{key} {old!r} -> {new!r}" for key, old, new in pairs if old != new]
+        if diffs:
+            raise ConfigError(
+                f"--resume: the run's settings differ from its checkpoint ({'; '.join(diffs[:4])}): "
+                "a resumed run keeps its settings; restore config.toml or start a new run"
+            )
+
+
+def run_record(run: RunConfig) -> dict[str, Any]:
+    """The run settings that shape the trained tensors, which a resumed run must keep."""
+    return {"batch_size": run.batch_size, "seed": run.seed, "lr_decay": run.lr_decay}
+
+
+def holds_checkpoint(directory: Path) -> bool:
+    """Whether ``directory`` holds a checkpoint (a run to resume rather than overwrite)."""
+    return any((directory / name).exists() for name in (checkpoint.TRAINER_FILE, checkpoint.MODEL_FILE))
+
+
+def _file_step(path: Path) -> int | None:
+    try:
+        return int(checkpoint.read_file(path, tensors=False)[1].get("igm.step", ""))
+    except (CheckpointError, ValueError):
+        return None

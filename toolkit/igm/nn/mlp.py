@@ -133,6 +133,10 @@ class MLP(nn.Module):
             raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be positive or None, got {num_classes}")
+        if any(units < 1 for units in hidden):
+            raise ValueError(f"hidden layer sizes must be positive, got {list(hidden)}")
+        if maxout_pieces < 1:
+            raise ValueError(f"maxout_pieces must be at least 1, got {maxout_pieces}")
         self.in_shape = tuple(int(s) for s in in_shape)
         self.out_shape = tuple(int(s) for s in out_shape)
         self.num_classes = num_classes
