@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from igm.data import GRID25, RING8, open_data
@@ -40,3 +41,21 @@ def test_metric_runs_on_a_model_through_the_registry():
     model = build_model("gan", data.info)
     out = get_registry().get("metrics", "modes")(model, data, n=2000, seed=0)
     assert out["samples"] == 2000 and 0 <= out["high_quality"] <= 1
+
+
+def test_modes_counts_against_all_samples_and_says_why_when_pacgan_disagrees():
+    means = torch.tensor(GRID25.means)
+    gen = torch.Generator().manual_seed(2)
+    near = means.repeat(40, 1) + GRID25.std * 0.5 * torch.randn(1000, 2, generator=gen)  # 40 per mode, all HQ
+    far = torch.full((49_000, 2), 100.0)
+    out = mode_coverage(torch.cat([near, far]), means, GRID25.std)
+    assert out["min_count"] == 1000.0  # half the fair share of all 50,000 samples (the paper's rule)
+    assert out["modes"] == 0 and out["modes_pacgan"] == 25 and out["high_quality"] == pytest.approx(0.02)
+    assert out["note"] == (
+        "25 modes hold high-quality samples but only 0 hold more than 1000 "
+        "(half their fair share of all 50000 samples); 2.0% of samples lie within 3 std of a mean"
+    )
+    # 1,001 high-quality samples in each of 5 modes and nothing else near: 5 modes, whatever the rest
+    five = means[:5].repeat(1001, 1) + GRID25.std * 0.5 * torch.randn(5005, 2, generator=gen)
+    out = mode_coverage(torch.cat([five, torch.full((44_995, 2), 100.0)]), means, GRID25.std)
+    assert out["modes"] == 5 and "note" not in out

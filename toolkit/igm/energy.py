@@ -46,6 +46,7 @@ per example flipped, ``V · log σ(F(ṽ) − F(v))``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -314,11 +315,13 @@ def ais_log_partition(
     data: Tensor | None = None,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float64,
+    progress: Callable[[int], None] | None = None,
 ) -> AISResult:
     """``log Z`` of ``params`` by annealed importance sampling with ``runs`` chains (see the module).
 
     ``betas`` defaults to :func:`q3_schedule`; ``data`` (examples, any event shape) sets the
     base-rate model. Chains run in ``dtype``; the log weights accumulate in float64.
+    ``progress(k)`` is told each β step k (1 .. len(betas) - 1) as it completes.
     """
     betas = q3_schedule() if betas is None else betas.to(torch.float64)
     if betas[0] != 0.0 or betas[-1] != 1.0 or not bool((betas[1:] >= betas[:-1]).all()):
@@ -347,6 +350,8 @@ def ais_log_partition(
         else:
             slope = (v @ (b_b - b_a)).double()
         log_w += (beta - prev) * slope + (nnf.softplus(beta * a64) - nnf.softplus(prev * a64)).sum(-1)
+        if progress is not None:
+            progress(k)
         if k == len(beta_list) - 1:
             break
         # one Gibbs sweep that leaves p_β invariant: h ~ σ(β a), v | h with weights βW

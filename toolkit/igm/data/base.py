@@ -59,7 +59,7 @@ class DataInfo:
         for i, known in enumerate(labels):
             if known == value or str(known) == str(value):
                 return i
-        raise DataError(f"label {value!r} is not a class of '{self.name}': use one of {_listing(labels)}")
+        raise DataError(f"label {value!r} is not a class of '{self.name}': use one of {listing(labels)}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -76,7 +76,8 @@ class DataInfo:
         return cls(**raw)
 
 
-def _listing(values: list[Any], most: int = 12) -> str:
+def listing(values: list[Any], most: int = 12) -> str:
+    """``"0, 1, 3"``: the first ``most`` values, then how many there are in all."""
     shown = ", ".join(str(v) for v in values[:most])
     return shown + (f", ... ({len(values)} in all)" if len(values) > most else "")
 
@@ -233,5 +234,5 @@ def describe(source: DataSource) -> str:
     if info.num_classes is None:
         parts.append("unlabelled")
     else:
-        parts.append(f"{info.num_classes} classes: {_listing(info.labels())}")
+        parts.append(f"{info.num_classes} classes: {listing(info.labels())}")
     return ", ".join(parts)

@@ -8,10 +8,12 @@ from igm.metrics.classifier import (
     StackedModes,
     frechet_distance,
     inception_score,
+    judge_for,
+    judged_splits,
     stacked_modes,
     stacked_scores,
 )
-from igm.metrics.judge import Judge, JudgeConfig, mnist_judge
+from igm.metrics.judge import Judge, JudgeConfig, image_judge, mnist_judge
 from igm.metrics.likelihood import TestNLL, likelihood_summary, per_example_bounds
 from igm.metrics.modes import ModeCoverage, mode_coverage
 from igm.metrics.rbm import AISLogLikelihood, PseudoLikelihood
@@ -41,7 +43,10 @@ __all__ = [
     "StackedModes",
     "TestNLL",
     "frechet_distance",
+    "image_judge",
     "inception_score",
+    "judge_for",
+    "judged_splits",
     "likelihood_summary",
     "mnist_judge",
     "mode_coverage",

@@ -1,29 +1,37 @@
-"""Classifier-based metrics with the MNIST judge (:mod:`igm.metrics.judge`): IS, FID, Q2, labels.
+"""Classifier-based metrics with a judge trained on the data (:mod:`igm.metrics.judge`): IS, FID, Q2, labels.
 
 Each score is a plain function of tensors (so real images can be scored too) and a registered
-:class:`~igm.metrics.base.Metric` that draws samples from a model:
+:class:`~igm.metrics.base.Metric` that draws samples from a model. The judge is a small CNN
+trained on the data source's own labelled training split, at the data's image size and channels
+(any image of at least 4×4 pixels, any number of classes), the first time, and then read from
+the cache. Its test split is the data's test split; data without one has a fixed sixth of its
+training split held out instead. Beside every score of samples stands the same score of real data,
+so a number on new data has a reference:
 
-* ``classifier-is`` — :func:`inception_score` of the judge's p(y|x) on generated 1×28×28 images:
-  exp(E_x KL(p(y|x) ‖ p(y))), the mean (and std) over 10 equal splits of the samples, as in
-  Salimans et al.; real MNIST test images score ≈ 9.9, one repeated image exactly 1.
+* ``classifier-is`` — :func:`inception_score` of the judge's p(y|x) on samples:
+  exp(E_x KL(p(y|x) ‖ p(y))), the mean (and std) over 10 equal splits, as in Salimans et al.;
+  ``real_inception_score`` is that of the real test images (MNIST ≈ 9.9; one repeated image: 1).
 * ``classifier-fid`` — :func:`frechet_distance` between the judge's penultimate features of the
-  real test images and of samples (float64 means and covariances;
-  tr √(Σ₁Σ₂) from the eigenvalues of √Σ₁ Σ₂ √Σ₁, all in torch).
+  real test images and of samples (float64 means and covariances; tr √(Σ₁Σ₂) from the eigenvalues
+  of √Σ₁ Σ₂ √Σ₁, all in torch); ``real_fid``, between real training and test images, is the floor.
 * ``stacked-modes`` — BENCHMARKS.md Q2 (:func:`stacked_scores`): each of the 3 channels of 26,000
-  samples classified separately; *modes* = distinct predicted triples (of 1,000); *KL* =
-  Σ p log(p / 0.001) over the histogram of predicted triples; *HQ* = share of samples whose three
-  channels all have max probability > 0.7; *IS* = exp(E KL(p(t|x) ‖ p(t))) over the 1,000
-  triples t with p(t|x) = p(a|x_R) p(b|x_G) p(c|x_B), on all samples (one split).
-* ``label-accuracy`` — share of conditional samples the judge classifies as the label they were
-  drawn for (labels 0..9 in turn, so balanced).
+  samples classified separately by the MNIST judge; *modes* = distinct predicted triples (of
+  1,000); *KL* = Σ p log(p / 0.001) over the histogram of predicted triples; *HQ* = share of
+  samples whose three channels all have max probability > 0.7; *IS* = exp(E KL(p(t|x) ‖ p(t)))
+  over the 1,000 triples t with p(t|x) = p(a|x_R) p(b|x_G) p(c|x_B), on all samples (one split).
+* ``label-accuracy`` — share of conditional samples the judge classifies as the class they were
+  drawn for (every class in turn, so balanced), and the same per class (``class <label>``, the
+  user's labels); the judge's accuracy on real test images is the reference.
 
-The judge is trained on the data source's own MNIST training split the first time and then read
-from the cache (see :mod:`igm.metrics.judge`).
+Every check (image data, its size, labels, splits, the model's shape and classes) runs before the
+judge trains, and fails as one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
@@ -32,13 +40,14 @@ from torch import Tensor
 
 from igm.errors import ConfigError, DataError
 from igm.metrics.base import Metric
-from igm.metrics.judge import Judge, JudgeConfig, mnist_judge
+from igm.data.base import listing
+from igm.metrics.judge import Judge, JudgeConfig, image_judge, judge_problem
+from igm.progress import ProgressBar
 
 if TYPE_CHECKING:
     from igm.data import DataInfo, DataSource
     from igm.models import Model
 
-DIGIT_SHAPE = (1, 28, 28)
 STACKED_SHAPE = (3, 28, 28)
 HQ_THRESHOLD = 0.7
 DEFAULT_JUDGE = JudgeConfig()  # the judge every metric uses (tests swap in a quicker one)
@@ -111,30 +120,70 @@ def stacked_modes(x: Tensor, judge: Judge) -> dict[str, float | int]:
 
 
 def label_accuracy(x: Tensor, labels: Tensor, judge: Judge) -> float:
-    """Share of images ``x`` (N, 1, 28, 28) that ``judge`` classifies as ``labels`` (N,)."""
+    """Share of images ``x`` (N, C, H, W) that ``judge`` classifies as ``labels`` (N,)."""
     return float((judge.logits(x).argmax(dim=1) == labels.cpu()).double().mean())
 
 
 # ---- the judge of a data source and samples of a model ----------------------------------------
 
+MIN_STEPS = 500  # small data sets (under SMALL_DATA images) train the judge for at least this many steps
+SMALL_DATA = 10_000
+HOLD_OUT = 6  # without a test split, 1/6 of the training split (a fixed draw) tests the judge
+HOLD_OUT_SEED = 0
 
-def judge_for(data: DataSource, config: JudgeConfig | None = None) -> Judge:
-    """The judge trained on this source's MNIST training split (stacked MNIST: its digits)."""
-    config = config or DEFAULT_JUDGE
+
+@dataclass(frozen=True)
+class JudgedData:
+    """The labelled images a judge trains and is tested on: (N, C, H, W) and labels 0..K-1."""
+
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    held_out: bool  # True: the test images are a held-out part of the training split
+
+
+def judged_splits(data: DataSource, metric: str) -> JudgedData:
+    """The data the judge of ``data`` learns from; DataError (one line, nothing trained) when there is none."""
+    info = data.info
     mnist = getattr(data, "mnist", None)
-    if mnist is not None:
-        return mnist_judge(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test, config)
+    if mnist is not None:  # stacked MNIST: the judge learns its digits
+        return JudgedData(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test, False)
+    where = f"metric '{metric}' trains its judge on the data, and '{info.name}'"
+    problem = judge_problem(tuple(info.event_shape)) if info.kind == "image" else f"holds {info.kind}, not images"
+    if problem is not None:
+        raise DataError(f"{where}: {problem}; classifier metrics score images of at least 4x4 pixels")
+    if not info.num_classes or info.num_classes < 2:
+        raise DataError(
+            f"{where} is {'unlabelled' if not info.num_classes else 'a single class'}: the judge needs two or more "
+            "classes (labels y in an .npz, class subfolders in a folder)"
+        )
     train, test = data.split("train"), data.split("test")
-    if train is None or test is None or train[1] is None or test[1] is None:
-        raise DataError(
-            f"the MNIST judge trains on labelled train and test splits, and '{data.info.name}' lacks one: "
-            "evaluate with --data mnist:PATH"
-        )
-    if data.info.num_classes != 10 or tuple(train[0].shape[1:]) != DIGIT_SHAPE:
-        raise DataError(
-            f"the MNIST judge needs 1x28x28 digits in 10 classes; '{data.info.name}' is not: evaluate with --data mnist:PATH"
-        )
-    return mnist_judge(train[0], train[1], test[0], test[1], config)
+    if train is None or train[1] is None:
+        raise DataError(f"{where} has no labelled training split: use a source that has one")
+    if test is not None and test[1] is not None:
+        return JudgedData(train[0], train[1], test[0], test[1], False)
+    n = train[0].shape[0]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(HOLD_OUT_SEED))
+    cut = n - n // HOLD_OUT
+    if n // HOLD_OUT < 2:
+        raise DataError(f"{where} has {n} examples and no test split: the judge needs at least {2 * HOLD_OUT}")
+    keep, held = order[:cut], order[cut:]
+    return JudgedData(train[0][keep], train[1][keep], train[0][held], train[1][held], True)
+
+
+def judge_for(data: DataSource, config: JudgeConfig | None = None, metric: str = "classifier metrics") -> Judge:
+    """The judge of this source (stacked MNIST: of its digits), from the cache or trained now."""
+    config = config or DEFAULT_JUDGE
+    split = judged_splits(data, metric)
+    return _judge(split, data.info.name, config)
+
+
+def _judge(split: JudgedData, name: str, config: JudgeConfig) -> Judge:
+    n = min(split.x_train.shape[0], config.max_train or split.x_train.shape[0])
+    if n < SMALL_DATA:  # a few thousand images: more epochs, so the judge learns them
+        config = dataclasses.replace(config, epochs=max(config.epochs, math.ceil(MIN_STEPS * config.batch_size / n)))
+    return image_judge(split.x_train, split.y_train, split.x_test, split.y_test, config, name=name)
 
 
 def draw(model: Model, n: int, seed: int, labels: Tensor | None = None, chunk: int = 2000) -> Tensor:
@@ -142,15 +191,26 @@ def draw(model: Model, n: int, seed: int, labels: Tensor | None = None, chunk: i
     gen = torch.Generator().manual_seed(seed)
     out = []
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), ProgressBar(n, description="sample", enabled=n > chunk) as bar:
         for i in range(0, n, chunk):
             part = None if labels is None else labels[i : i + chunk]
             out.append(model.generator.sample(min(chunk, n - i), labels=part, generator=gen).cpu())
+            bar.update(min(n, i + chunk))
     return torch.cat(out)
 
 
-def _is_digits(data: DataInfo) -> bool:
-    return data.kind == "image" and tuple(data.event_shape) == DIGIT_SHAPE and data.num_classes == 10
+def check_fits(model: Model, data: DataSource, metric: str) -> None:
+    """DataError unless the model draws examples of the data's shape (checked before any judge trains)."""
+    drawn, held = tuple(model.data.event_shape), tuple(data.info.event_shape)
+    if drawn != held:
+        raise DataError(
+            f"metric '{metric}': this checkpoint draws examples of shape {drawn}, but '{data.info.name}' holds "
+            f"{held}: evaluate on the data it was trained on (--data {model.data.name}, the default)"
+        )
+
+
+def _is_stacked(data: DataInfo) -> bool:
+    return data.kind == "image" and tuple(data.event_shape) == STACKED_SHAPE and data.num_classes == 1000
 
 
 def _require(ok: bool, metric: str, data: DataInfo, want: str) -> None:
@@ -158,40 +218,66 @@ def _require(ok: bool, metric: str, data: DataInfo, want: str) -> None:
         raise DataError(f"metric '{metric}' scores {want}; '{data.name}' is not: evaluate with --data {want.split()[-1]}")
 
 
-class DigitsMetric(Metric):
-    """A judged metric of 1×28×28 digit samples (MNIST data sources)."""
+class JudgedMetric(Metric):
+    """A metric of image samples scored by the judge of the data (labelled images, not stacked MNIST)."""
 
     default_n = 10_000
 
     def applies_to(self, data: DataInfo) -> bool:
-        return _is_digits(data)
+        return (
+            data.kind == "image"
+            and judge_problem(tuple(data.event_shape)) is None
+            and (data.num_classes or 0) >= 2
+            and not _is_stacked(data)
+        )
 
-    def judge(self, data: DataSource) -> Judge:
-        _require(self.applies_to(data.info), self.name, data.info, "1x28x28 digits: mnist")
-        return judge_for(data)
+    def prepare(self, model: Model, data: DataSource) -> JudgedData:
+        """Every check, before anything trains: the data can be judged and the model fits it."""
+        if _is_stacked(data.info):
+            raise DataError(f"metric '{self.name}' does not score stacked MNIST: use --metric stacked-modes")
+        split = judged_splits(data, self.name)
+        check_fits(model, data, self.name)
+        return split
 
 
-class ClassifierIS(DigitsMetric):
-    """Inception score with the MNIST judge (10 splits; ≈ 9.9 for real test digits)."""
+class ClassifierIS(JudgedMetric):
+    """Inception score with the data's judge (10 splits), beside that of the real test images."""
 
     name = "classifier-is"
 
     def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, float]:
-        judge = self.judge(data)
-        score, std = inception_score(judge.probs(draw(model, n or self.default_n, seed)), splits=10)
-        return {"inception_score": score, "std": std, "judge_accuracy": judge.test_accuracy}
+        split = self.prepare(model, data)
+        judge = _judge(split, data.info.name, DEFAULT_JUDGE)
+        n = n or self.default_n
+        score, std = inception_score(judge.probs(draw(model, n, seed)), splits=min(10, n))
+        real = split.x_test[:n]
+        per_split = max(1, n // min(10, n))  # real splits as large as the samples' (IS grows with split size)
+        real_score, real_std = inception_score(judge.probs(real), splits=max(1, min(10, real.shape[0] // per_split)))
+        return {
+            "inception_score": score,
+            "std": std,
+            "real_inception_score": real_score,
+            "real_std": real_std,
+            "judge_accuracy": judge.test_accuracy,
+        }
 
 
-class ClassifierFID(DigitsMetric):
-    """Fréchet distance of the judge's penultimate features: real test digits against samples."""
+class ClassifierFID(JudgedMetric):
+    """Fréchet distance of the judge's penultimate features: real test images against samples."""
 
     name = "classifier-fid"
 
     def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, float]:
-        judge = self.judge(data)
-        real = data.split("test")[0]  # type: ignore[index]  # judge_for checked it exists
-        fake = draw(model, n or self.default_n, seed)
-        return {"fid": frechet_distance(judge.features(real), judge.features(fake)), "judge_accuracy": judge.test_accuracy}
+        split = self.prepare(model, data)
+        judge = _judge(split, data.info.name, DEFAULT_JUDGE)
+        n = n or self.default_n
+        real = judge.features(split.x_test)
+        fake = judge.features(draw(model, n, seed))
+        return {
+            "fid": frechet_distance(real, fake),
+            "real_fid": frechet_distance(real, judge.features(split.x_train[:n])),  # the floor: train vs test
+            "judge_accuracy": judge.test_accuracy,
+        }
 
 
 class StackedModes(Metric):
@@ -201,29 +287,39 @@ class StackedModes(Metric):
     default_n = 26_000
 
     def applies_to(self, data: DataInfo) -> bool:
-        return data.kind == "image" and tuple(data.event_shape) == STACKED_SHAPE and data.num_classes == 1000
+        return _is_stacked(data)
 
     def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, float | int]:
         _require(self.applies_to(data.info), self.name, data.info, "stacked 3x28x28 digits: stacked-mnist")
-        judge = judge_for(data)
+        check_fits(model, data, self.name)
+        judge = judge_for(data, metric=self.name)
         return {**stacked_modes(draw(model, n or self.default_n, seed), judge), "judge_accuracy": judge.test_accuracy}
 
 
-class LabelAccuracy(DigitsMetric):
-    """Share of conditional samples the judge classifies as their requested label (balanced labels)."""
+class LabelAccuracy(JudgedMetric):
+    """Share of conditional samples the judge classifies as their class (balanced), overall and per class."""
 
     name = "label-accuracy"
 
     def applies_to_model(self, model: Model) -> bool:
-        return getattr(model.generator, "num_classes", None) == 10
+        return getattr(model.generator, "num_classes", None) is not None
 
     def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, float]:
         if not self.applies_to_model(model):
             raise ConfigError(
-                f"metric 'label-accuracy' needs a conditional model of the 10 digits; this '{model.name}' "
-                "is not one: train cgan (or --set conditional=true) on mnist"
+                f"metric 'label-accuracy' needs a conditional model; this '{model.name}' is not one: "
+                "train cgan (or --set conditional=true) on labelled data"
             )
-        judge = self.judge(data)
+        split = self.prepare(model, data)
+        info, k = data.info, model.generator.num_classes
+        if k != info.num_classes or model.data.labels() != info.labels():
+            raise DataError(
+                f"metric 'label-accuracy': this checkpoint draws {k} classes ({listing(model.data.labels())}) but "
+                f"'{info.name}' has {info.num_classes} ({listing(info.labels())}): evaluate on the data it was trained on"
+            )
+        judge = _judge(split, info.name, DEFAULT_JUDGE)
         n = n or self.default_n
-        labels = torch.arange(n) % 10  # (n,) balanced
-        return {"label_accuracy": label_accuracy(draw(model, n, seed, labels), labels, judge), "judge_accuracy": judge.test_accuracy}
+        labels = torch.arange(n) % k  # (n,) balanced
+        hits = (judge.logits(draw(model, n, seed, labels)).argmax(dim=1) == labels).double()  # (n,)
+        per_class = {f"class {value}": float(hits[labels == i].mean()) for i, value in enumerate(info.labels()) if i < n}
+        return {"label_accuracy": float(hits.mean()), **per_class, "judge_accuracy": judge.test_accuracy}

@@ -1,21 +1,24 @@
-"""The MNIST judge: a small CNN classifier that igm trains itself, for classifier-based metrics.
+"""The judge: a small CNN classifier that igm trains itself on the data, for classifier-based metrics.
 
-No metric downloads weights. The judge is trained from the user's own MNIST training split,
-deterministically from a seed, and cached as safetensors under the cache directory
-(``IGM_CACHE_DIR``, else ``$XDG_CACHE_HOME/igm``, else ``~/.cache/igm``; ``~/Library/Caches/igm``
-on macOS, ``%LOCALAPPDATA%\\igm`` on Windows) in ``judges/mnist-judge-<key>.safetensors``. The key
+No metric downloads weights. The judge is trained from the data's own labelled training split
+(any image size of at least 4×4 pixels, any number of channels and classes), deterministically
+from a seed, and cached as safetensors under the cache directory (``IGM_CACHE_DIR``, else
+``$XDG_CACHE_HOME/igm``, else ``~/.cache/igm``; ``~/Library/Caches/igm`` on macOS,
+``%LOCALAPPDATA%\\igm`` on Windows) in ``judges/mnist-judge-<key>.safetensors`` (MNIST's shape
+and 10 classes) or ``judges/judge-<key>.safetensors`` (any other data). The key
 hashes the training images and labels (their bytes) and the judge's config, so a second call
 loads in a moment and a changed dataset or config never reuses a stale judge. A cache file that
 cannot be read, or whose metadata does not match, is rebuilt, never trusted::
 
-    judge = mnist_judge(x_train, y_train, x_test, y_test)   # (N, 1, 28, 28) in [0, 1], labels (N,)
-    judge.test_accuracy          # on the test split, measured once when trained (≥ 0.99 by default)
-    p = judge.probs(x)           # (N, 10) class probabilities
+    judge = image_judge(x_train, y_train, x_test, y_test)  # (N, C, H, W) in [0, 1], labels 0..K-1 (N,)
+    judge.test_accuracy          # on the test split, measured once when trained (≥ 0.99 on MNIST)
+    p = judge.probs(x)           # (N, K) class probabilities
     f = judge.features(x)        # (N, 128) penultimate features, for Fréchet distances
 
 Network: conv 3×3 (w = 16) → BatchNorm → ReLU → max-pool → conv 3×3 (2w) → BatchNorm → ReLU →
-max-pool → FC 128 → ReLU → FC 10, trained with Adam (2e-3, cosine decay to 0) for 4 epochs of
-batch 64 (optionally with random shifts): 99.1% test accuracy, about 75 CPU-seconds.
+max-pool (adaptive, to at most 7×7) → FC 128 → ReLU → FC K, trained with Adam (2e-3, cosine
+decay to 0) for 4 epochs of batch 64 (optionally with random shifts). On MNIST: 99.1% test
+accuracy, about 75 CPU-seconds. ``mnist_judge`` is ``image_judge`` for (N, 1, 28, 28) digits.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 from einops.layers.torch import Rearrange
 from torch import Tensor, nn
 
@@ -78,25 +82,41 @@ def judge_key(train_hash: str, config: JudgeConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-class JudgeNet(nn.Module):
-    """(N, 1, 28, 28) in [0, 1] -> penultimate features (N, 128) -> logits (N, 10)."""
+MIN_SIDE = 4  # two 2x poolings
+MNIST_SHAPE = (1, 28, 28)
 
-    def __init__(self, width: int = 32, num_classes: int = 10) -> None:
+
+def judge_problem(shape: tuple[int, ...]) -> str | None:
+    """Why the judge cannot classify examples of ``shape``, or None when it can: (C, H, W), H, W >= 4."""
+    if len(shape) != 3:
+        return f"the judge classifies images (C, H, W); these examples have shape {tuple(shape)}"
+    if min(shape[1:]) < MIN_SIDE:
+        return f"the judge classifies images of at least {MIN_SIDE}x{MIN_SIDE} pixels; these are {shape[1]}x{shape[2]}"
+    return None
+
+
+class JudgeNet(nn.Module):
+    """(N, C, H, W) in [0, 1] -> penultimate features (N, 128) -> logits (N, K); MNIST: (N, 1, 28, 28)."""
+
+    def __init__(self, width: int = 32, num_classes: int = 10, shape: tuple[int, int, int] = MNIST_SHAPE) -> None:
         super().__init__()
+        c, h, w = shape
+        out_h, out_w = min(h // 4, 7), min(w // 4, 7)
+        second_pool = nn.MaxPool2d(2) if (out_h, out_w) == (h // 4, w // 4) else nn.AdaptiveMaxPool2d((out_h, out_w))
         self.body = nn.Sequential(
-            nn.Conv2d(1, width, 3, padding=1, bias=False),  # (N, w, 28, 28)
+            nn.Conv2d(c, width, 3, padding=1, bias=False),  # (N, w, H, W)
             nn.BatchNorm2d(width),
             nn.ReLU(),
-            nn.MaxPool2d(2),  # (N, w, 14, 14)
-            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),  # (N, 2w, 14, 14)
+            nn.MaxPool2d(2),  # (N, w, H/2, W/2)
+            nn.Conv2d(width, 2 * width, 3, padding=1, bias=False),  # (N, 2w, H/2, W/2)
             nn.BatchNorm2d(2 * width),
             nn.ReLU(),
-            nn.MaxPool2d(2),  # (N, 2w, 7, 7)
-            Rearrange("n c h w -> n (c h w)"),  # (N, 2w·49)
-            nn.Linear(2 * width * 49, FEATURES),  # (N, 128)
+            second_pool,  # (N, 2w, h', w'), at most 7x7
+            Rearrange("n c h w -> n (c h w)"),  # (N, 2w·h'·w')
+            nn.Linear(2 * width * out_h * out_w, FEATURES),  # (N, 128)
             nn.ReLU(),
         )
-        self.head = nn.Linear(FEATURES, num_classes)  # (N, 10)
+        self.head = nn.Linear(FEATURES, num_classes)  # (N, K)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.body(x))
@@ -105,34 +125,43 @@ class JudgeNet(nn.Module):
 class Judge(nn.Module):
     """A trained judge: batched, gradient-free ``logits``, ``probs`` and ``features``."""
 
-    def __init__(self, config: JudgeConfig, key: str = "", test_accuracy: float = float("nan")) -> None:
+    def __init__(
+        self,
+        config: JudgeConfig,
+        key: str = "",
+        test_accuracy: float = float("nan"),
+        num_classes: int = 10,
+        shape: tuple[int, int, int] = MNIST_SHAPE,
+    ) -> None:
         super().__init__()
         self.config, self.key, self.test_accuracy = config, key, test_accuracy
-        self.net = JudgeNet(config.width)
+        self.num_classes, self.shape = num_classes, tuple(shape)
+        self.net = JudgeNet(config.width, num_classes, shape)
         self.path: Path | None = None
         self.trained = False  # True when this call trained it (False: loaded from the cache)
         self.eval()
 
     def _batched(self, x: Tensor, fn: str, batch: int = 2000) -> Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"the MNIST judge scores images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.shape:
+            want = ", ".join(str(d) for d in self.shape)
+            raise ValueError(f"this judge scores images of shape (N, {want}), got {tuple(x.shape)}")
         out = []
         with torch.no_grad():
             for chunk in x.split(batch):
                 chunk = chunk.to(torch.float32)
                 out.append(self.net.body(chunk) if fn == "features" else self.net(chunk))
-        return torch.cat(out) if out else torch.empty(0, FEATURES if fn == "features" else 10)
+        return torch.cat(out) if out else torch.empty(0, FEATURES if fn == "features" else self.num_classes)
 
     def logits(self, x: Tensor) -> Tensor:
-        """(N, 1, 28, 28) -> (N, 10)."""
+        """(N, C, H, W) -> (N, K)."""
         return self._batched(x, "logits")
 
     def probs(self, x: Tensor) -> Tensor:
-        """(N, 1, 28, 28) -> class probabilities (N, 10)."""
+        """(N, C, H, W) -> class probabilities (N, K)."""
         return self.logits(x).softmax(dim=1)
 
     def features(self, x: Tensor) -> Tensor:
-        """(N, 1, 28, 28) -> penultimate features (N, 128)."""
+        """(N, C, H, W) -> penultimate features (N, 128)."""
         return self._batched(x, "features")
 
     def accuracy(self, x: Tensor, y: Tensor) -> float:
@@ -143,30 +172,38 @@ def _shifted(x: Tensor, shift: int, gen: torch.Generator) -> Tensor:
     """Each image translated by a random (dy, dx) in [-shift, shift]² with zero fill."""
     if shift == 0:
         return x
-    n = x.shape[0]
-    padded = F.pad(x, (shift, shift, shift, shift))  # (N, 1, 28 + 2s, 28 + 2s)
+    n, _, h, w = x.shape
+    padded = F.pad(x, (shift, shift, shift, shift))  # (N, C, H + 2s, W + 2s)
     dy, dx = torch.randint(0, 2 * shift + 1, (2, n), generator=gen)
-    rows = dy[:, None] + torch.arange(28)  # (N, 28)
-    cols = dx[:, None] + torch.arange(28)  # (N, 28)
+    rows = dy[:, None] + torch.arange(h)  # (N, H)
+    cols = dx[:, None] + torch.arange(w)  # (N, W)
     idx = torch.arange(n)[:, None, None]
-    return padded[:, 0][idx, rows[:, :, None], cols[:, None, :]][:, None]  # (N, 1, 28, 28)
+    moved = rearrange(padded, "n c h w -> n h w c")[idx, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C)
+    return rearrange(moved, "n h w c -> n c h w")
 
 
 def train_judge(
-    x: Tensor, y: Tensor, x_test: Tensor, y_test: Tensor, config: JudgeConfig, progress: bool = True
+    x: Tensor,
+    y: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    config: JudgeConfig,
+    progress: bool = True,
+    num_classes: int = 10,
+    description: str = "train judge",
 ) -> Judge:
     """Train a judge from scratch, deterministically from ``config.seed``; measures its test accuracy."""
     if config.max_train:
         x, y = x[: config.max_train], y[: config.max_train]
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    judge = Judge(config)
+    judge = Judge(config, num_classes=num_classes, shape=tuple(x.shape[1:]))
     net = judge.net.train()
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     per_epoch = math.ceil(x.shape[0] / config.batch_size)
     total = per_epoch * config.epochs
     step = 0
-    with ProgressBar(total, description="train mnist judge", enabled=progress) as bar:
+    with ProgressBar(total, description=description, enabled=progress) as bar:
         for _ in range(config.epochs):
             order = torch.randperm(x.shape[0], generator=gen)
             for idx in order.split(config.batch_size):
@@ -193,12 +230,62 @@ def _read_cached(path: Path, key: str, config: JudgeConfig) -> Judge | None:
         tensors, meta = checkpoint.read_file(path)
         if meta.get("igm.judge.key") != key or meta.get("igm.judge.format") != JUDGE_FORMAT:
             raise CheckpointError("metadata does not match")
-        judge = Judge(config, key, float(meta["igm.judge.test_accuracy"]))
+        shape = tuple(json.loads(meta.get("igm.judge.shape", "[1, 28, 28]")))
+        classes = int(meta.get("igm.judge.classes", "10"))
+        judge = Judge(config, key, float(meta["igm.judge.test_accuracy"]), classes, shape)
         judge.net.load_state_dict(tensors, strict=True)
     except (CheckpointError, RuntimeError, KeyError, ValueError) as exc:
         print(f"igm: the cached judge {path} is unusable ({exc}); training it again", file=sys.stderr)
         return None
     judge.path = path
+    return judge
+
+
+def image_judge(
+    x_train: Tensor,
+    y_train: Tensor,
+    x_test: Tensor,
+    y_test: Tensor,
+    config: JudgeConfig | None = None,
+    progress: bool = True,
+    cache: Path | None = None,
+    name: str = "",
+) -> Judge:
+    """The judge of these images (N, C, H, W) and labels 0..K-1: from the cache, or trained and cached.
+
+    K is ``max(y_train) + 1``; ``name`` (the data's) shows on the progress bar.
+    """
+    config = config or JudgeConfig()
+    shape = tuple(x_train.shape[1:])
+    problem = judge_problem(shape)
+    if problem is None and tuple(x_test.shape[1:]) != shape:
+        problem = f"the judge's test images have shape {tuple(x_test.shape[1:])}, its training images {shape}"
+    if problem is not None:
+        raise DataError(f"{problem}: use image data")
+    num_classes = int(y_train.max()) + 1
+    train_hash = data_hash(x_train, y_train)
+    key = judge_key(train_hash, config)
+    prefix = "mnist-judge" if (shape, num_classes) == (MNIST_SHAPE, 10) else "judge"
+    path = (cache or cache_dir()) / "judges" / f"{prefix}-{key}.safetensors"
+    judge = _read_cached(path, key, config)
+    if judge is not None:
+        return judge
+    what = f"train judge on {name}" if name else "train judge"
+    judge = train_judge(x_train, y_train, x_test, y_test, config, progress, num_classes, what)
+    judge.key = key
+    meta = {
+        "igm.judge.format": JUDGE_FORMAT,
+        "igm.judge.key": key,
+        "igm.judge.config": json.dumps(dataclasses.asdict(config), sort_keys=True),
+        "igm.judge.data_hash": train_hash,
+        "igm.judge.test_accuracy": repr(judge.test_accuracy),
+        "igm.judge.shape": json.dumps(list(shape)),
+        "igm.judge.classes": str(num_classes),
+    }
+    try:
+        judge.path = checkpoint.save_tensors(path, judge.net.state_dict(), meta)
+    except OSError as exc:  # a read-only cache still gives a usable judge
+        print(f"igm: could not cache the judge at {path} ({exc}); set IGM_CACHE_DIR to a writable folder", file=sys.stderr)
     return judge
 
 
@@ -211,29 +298,9 @@ def mnist_judge(
     progress: bool = True,
     cache: Path | None = None,
 ) -> Judge:
-    """The judge of this MNIST data and config: from the cache, or trained (minutes) and cached."""
-    config = config or JudgeConfig()
-    if tuple(x_train.shape[1:]) != (1, 28, 28) or tuple(x_test.shape[1:]) != (1, 28, 28):
+    """The judge of MNIST digits (N, 1, 28, 28) in 10 classes: :func:`image_judge` with a check."""
+    if tuple(x_train.shape[1:]) != MNIST_SHAPE or tuple(x_test.shape[1:]) != MNIST_SHAPE:
         raise DataError(
             f"the MNIST judge trains on images of shape (N, 1, 28, 28), got {tuple(x_train.shape)}: use MNIST data"
         )
-    train_hash = data_hash(x_train, y_train)
-    key = judge_key(train_hash, config)
-    path = (cache or cache_dir()) / "judges" / f"mnist-judge-{key}.safetensors"
-    judge = _read_cached(path, key, config)
-    if judge is not None:
-        return judge
-    judge = train_judge(x_train, y_train, x_test, y_test, config, progress)
-    judge.key = key
-    meta = {
-        "igm.judge.format": JUDGE_FORMAT,
-        "igm.judge.key": key,
-        "igm.judge.config": json.dumps(dataclasses.asdict(config), sort_keys=True),
-        "igm.judge.data_hash": train_hash,
-        "igm.judge.test_accuracy": repr(judge.test_accuracy),
-    }
-    try:
-        judge.path = checkpoint.save_tensors(path, judge.net.state_dict(), meta)
-    except OSError as exc:  # a read-only cache still gives a usable judge
-        print(f"igm: could not cache the judge at {path} ({exc}); set IGM_CACHE_DIR to a writable folder", file=sys.stderr)
-    return judge
+    return image_judge(x_train, y_train, x_test, y_test, config, progress, cache, "mnist")

@@ -25,6 +25,7 @@ from torch import Tensor
 from igm.bounds import HasLikelihoodBound, elbo_estimate, iw_bound
 from igm.errors import ConfigError, DataError
 from igm.metrics.base import Metric
+from igm.progress import ProgressBar
 
 if TYPE_CHECKING:
     from igm.data import DataInfo, DataSource
@@ -48,6 +49,7 @@ def per_example_bounds(
     k: int = DEFAULT_K,
     seed: int = 0,
     batch_size: int = BATCH,
+    progress: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """L_k and the ELBO of every example of ``x`` (n, *event) under ``model``: two (n,) tensors on the CPU."""
     gen = torch.Generator().manual_seed(seed)
@@ -58,13 +60,14 @@ def per_example_bounds(
         model.eval()
     bound, elbo = [], []
     try:
-        with torch.no_grad():
+        with torch.no_grad(), ProgressBar(x.shape[0], description=f"nll (k = {k})", enabled=progress) as bar:
             for start in range(0, x.shape[0], batch_size):
                 xb = x[start : start + batch_size].to(device)
                 yb = None if labels is None else labels[start : start + batch_size].to(device)
                 log_w = model.log_weights(xb, k, yb, generator=gen)  # (k, b)
                 bound.append(iw_bound(log_w).cpu())
                 elbo.append(elbo_estimate(log_w).cpu())
+                bar.update(min(x.shape[0], start + batch_size))
     finally:
         if is_module:
             model.train(was_training)
@@ -111,4 +114,4 @@ class TestNLL(Metric):
             )
         n = n or self.default_n or test[0].shape[0]
         x, labels = test[0][:n], (None if test[1] is None else test[1][:n])
-        return likelihood_summary(*per_example_bounds(model, x, labels, self.k, seed), self.k)
+        return likelihood_summary(*per_example_bounds(model, x, labels, self.k, seed, progress=True), self.k)

@@ -25,10 +25,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from igm.energy import MAX_EXACT_HIDDEN, RBMParams, ais_log_partition, flatten, free_energy, log_partition_exact, pseudo_likelihood
+from igm.energy import (
+    MAX_EXACT_HIDDEN,
+    RBMParams,
+    ais_log_partition,
+    flatten,
+    free_energy,
+    log_partition_exact,
+    pseudo_likelihood,
+    q3_schedule,
+)
 from igm.errors import ConfigError, DataError
 from igm.metrics.base import Metric
 from igm.metrics.likelihood import mean_and_se
+from igm.progress import ProgressBar
 
 if TYPE_CHECKING:
     from igm.data import DataInfo, DataSource
@@ -73,7 +83,10 @@ class AISLogLikelihood(Metric):
         train = data.split("train")
         gen = torch.Generator(device=params.W.device).manual_seed(seed)
         runs = n or self.default_n
-        ais = ais_log_partition(params, runs, self.betas, None if train is None else train[0], gen, self.dtype)
+        steps = (q3_schedule() if self.betas is None else self.betas).numel() - 1
+        base = None if train is None else train[0]
+        with ProgressBar(steps, description=f"ais ({runs} runs)") as bar:
+            ais = ais_log_partition(params, runs, self.betas, base, gen, self.dtype, progress=bar.update)
         out: dict[str, Any] = {
             "log_likelihood": -f_mean - ais.log_z,
             "log_likelihood_se": math.sqrt(f_se**2 + ais.se**2),
