@@ -171,7 +171,35 @@ def check_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
             f"{path} names model {metadata['igm.model']!r}, which is not a registered model name "
             "(igm never imports code named by a checkpoint)"
         )
+    json_object(path, metadata, "igm.config")
+    data = json_object(path, metadata, "igm.data")
+    try:
+        step = int(metadata.get("igm.step", "0"))
+        shape = data["event_shape"]
+        if step < 0 or not isinstance(shape, list) or not all(type(d) is int and d > 0 for d in shape):
+            raise ValueError("a step or event shape out of range")
+        if not isinstance(data.get("extra", {}), dict):
+            raise ValueError("extra is not an object")
+        means = data.get("extra", {}).get("means")
+        if means is not None and not (torch.tensor(means, dtype=torch.float64).ndim == 2 and
+                                      torch.isfinite(torch.tensor(means, dtype=torch.float64)).all()):
+            raise ValueError("mixture means are not a finite matrix")
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} has damaged igm metadata ({exc}): use another checkpoint") from None
     return metadata
+
+
+def json_object(path: Path, metadata: dict[str, str], key: str) -> dict[str, Any]:
+    """The JSON object stored under ``key``; CheckpointError for anything else (bad JSON, a list, too deep)."""
+    try:
+        value = json.loads(metadata[key])
+    except (ValueError, RecursionError) as exc:
+        raise CheckpointError(f"{path} has damaged igm metadata ({key}: {str(exc)[:100]}): use another checkpoint") from None
+    if not isinstance(value, dict):
+        raise CheckpointError(
+            f"{path} has damaged igm metadata ({key} is a {type(value).__name__}, not an object): use another checkpoint"
+        )
+    return value
 
 
 def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
@@ -195,9 +223,9 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
             f"{path} needs model '{name}' from {plugin}, which is not available ({exc}): pip install {plugin}"
         ) from None
     try:
-        config = cfg.build(model_cls.Config, json.loads(metadata["igm.config"]), what=f"'{name}' config")
+        config = cfg.build(model_cls.Config, json_object(path, metadata, "igm.config"), what=f"'{name}' config")
         data = DataInfo.from_json(metadata["igm.data"])
-    except (ConfigError, ValueError, TypeError, KeyError) as exc:
+    except (ConfigError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CheckpointError(
             f"{path} holds a config that model '{name}' does not accept ({exc}); it was written by "
             f"{plugin} {metadata.get('igm.plugin_version', '')}: install that version"

@@ -8,7 +8,8 @@ joins the process group (gloo on CPU, NCCL on CUDA, or ``--backend``) and the tr
 player's loss in its own :class:`~torch.nn.parallel.DistributedDataParallel` that owns only that
 player's parameters, so gradients are averaged across ranks exactly when that player steps.
 
-Rank 0 alone writes files and shows progress. A worker's error goes to torchrun's error file;
+Rank 0 alone writes files and shows progress. Workers started by :func:`launch` watch their
+launcher and end when it dies (even by SIGKILL), so no orphan keeps training and writing. A worker's error goes to torchrun's error file;
 the launcher prints the first failing rank's error once and exits with its status, after
 torchrun has stopped the other ranks. A worker that finished cleanly leaves through
 :func:`exit_worker`, without the interpreter's teardown (see there why).
@@ -20,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -71,11 +73,33 @@ def default_backend() -> str:
     return "nccl" if torch.cuda.is_available() and dist.is_nccl_available() else "gloo"
 
 
+LAUNCHER_ENV = "IGM_LAUNCHER_PID"
+
+
+def watch_launcher(poll_s: float = 0.5) -> None:
+    """End this worker as soon as the ``igm fit --nproc`` launcher that started it is gone.
+
+    The launcher is the worker's parent; when it dies the worker is re-parented, which the
+    parent pid shows at once. Workers started by a user's own torchrun are left alone.
+    """
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if not launcher or not launcher.isdigit() or os.getppid() != int(launcher):
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(launcher):
+            time.sleep(poll_s)
+        os._exit(1)  # files are written atomically: stopping between writes loses nothing
+
+    threading.Thread(target=watch, name="igm-launcher-watch", daemon=True).start()
+
+
 def init_from_env(backend: str = "auto") -> DistContext:
     """Join the process group torchrun described in the environment; SINGLE when there is none."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return SINGLE
+    watch_launcher()
     backend = default_backend() if backend == "auto" else backend
     if not dist.is_initialized():
         if backend == "nccl":
@@ -153,6 +177,7 @@ def launch(nproc: int, worker_argv: list[str]) -> int:
 
     logging.getLogger("torch.distributed").setLevel(logging.CRITICAL)
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    os.environ[LAUNCHER_ENV] = str(os.getpid())
     args = parse_args(["--standalone", f"--nproc-per-node={nproc}", "--max-restarts=0", "-m", "igm", *worker_argv])
     try:
         run(args)
