@@ -165,3 +165,28 @@ def test_import_does_not_load_pil():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_class_grid_rows_are_named_by_the_users_labels(tmp_path: Path):
+    from PIL import Image
+
+    from igm.images import save_class_grid
+
+    class Stripes:
+        """Class i draws images of value i / 10."""
+
+        num_classes = 3
+
+        def sample(self, n, labels=None, generator=None):
+            return (labels.float() / 10)[:, None, None, None].expand(n, 1, 6, 6).clone()
+
+    plain = Image.open(save_class_grid(Stripes(), 4, "image", tmp_path / "a.png", value_range=(0.0, 1.0)))
+    named = Image.open(save_class_grid(Stripes(), 4, "image", tmp_path / "b.png", value_range=(0.0, 1.0),
+                                       class_labels=["cat", "dog", "emu-9"]))
+    margin = named.width - plain.width
+    assert margin > 10 and named.height == plain.height
+    a, b = np.asarray(plain), np.asarray(named)
+    assert np.array_equal(b[:, margin:], a)  # the grid itself is unchanged
+    assert (b[:, :margin] < 128).any()  # text drawn in the margin
+    with pytest.raises(ValueError, match="2 class labels for a generator of 3 classes"):
+        save_class_grid(Stripes(), 4, "image", tmp_path / "c.png", class_labels=["a", "b"])

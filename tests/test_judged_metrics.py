@@ -159,3 +159,27 @@ def test_the_progress_bar_names_the_data(gappy_npz: str, capsys) -> None:
                 torch.from_numpy(y), JudgeConfig(epochs=1, batch_size=50), name="npz:mine.npz")
     err = capsys.readouterr().err
     assert "train judge on npz:mine.npz" in err and "mnist" not in err
+
+
+def test_cgan_on_gappy_labels_end_to_end(gappy_npz: str, tmp_path: Path) -> None:
+    """The README's path on a user's own gappy-labelled file: fit cgan, then eval label-accuracy."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from igm import checkpoint
+    from igm.cli import app
+
+    runner = CliRunner()
+    fit = runner.invoke(app, ["fit", "cgan", "--data", gappy_npz, "--steps", "2", "--batch-size", "16", "--out", str(tmp_path / "run"), "-q"])
+    assert fit.exit_code == 0, fit.output
+    ckpt = tmp_path / "run" / checkpoint.MODEL_FILE
+    model = checkpoint.load(ckpt)
+    assert model.generator.num_classes == 8 and model.data.class_values == tuple(GAPPY)
+    assert model.data.resolved == gappy_npz
+    out = runner.invoke(app, ["eval", str(ckpt), "--metric", "label-accuracy", "-n", "80", "--json"])
+    assert out.exit_code == 0, out.output
+    scores = json.loads(out.stdout)["label-accuracy"]
+    assert [k for k in scores if k.startswith("class ")] == [f"class {v}" for v in GAPPY]
+    wrong = runner.invoke(app, ["eval", str(ckpt), "--data", "grid25", "--metric", "classifier-is"])
+    assert wrong.exit_code == 2 and wrong.output.count("\n") == 1 and "Error: " in wrong.output

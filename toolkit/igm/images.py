@@ -416,6 +416,22 @@ def class_grid(
     return image_grid(t, nrow=per_class, value_range=vr, scale=max(1, 32 // side))
 
 
+def label_rows(img: Image.Image, labels: Sequence[Any]) -> Image.Image:
+    """``img`` with a left margin naming each of its ``len(labels)`` equal rows (the user's class labels)."""
+    from PIL import Image, ImageDraw
+
+    texts = [str(v) for v in labels]
+    draw_probe = ImageDraw.Draw(img)
+    width = max(int(draw_probe.textlength(t)) for t in texts) + 6
+    out = Image.new(img.mode, (img.width + width, img.height), 255 if img.mode == "L" else (255, 255, 255))
+    out.paste(img, (width, 0))
+    draw = ImageDraw.Draw(out)
+    row = img.height / len(texts)
+    for i, text in enumerate(texts):
+        draw.text((3, int((i + 0.5) * row) - 5), text, fill=0 if img.mode == "L" else (0, 0, 0))
+    return out
+
+
 def save_class_grid(
     sampler: Any,
     per_class: int,
@@ -424,13 +440,20 @@ def save_class_grid(
     reference: ArrayLike | None = None,
     value_range: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
+    class_labels: Sequence[Any] | None = None,
 ) -> Path:
     """Draw :func:`class_samples` and write :func:`class_grid` to ``path`` (atomically); returns it.
 
-    This is what ``igm sample CHECKPOINT --per-class N --out grid.png`` calls.
+    This is what ``igm sample CHECKPOINT --per-class N --out grid.png`` calls. With
+    ``class_labels`` (the data's ``info.labels()``: the user's label of each class) an image
+    grid names each row by it.
     """
     x, labels = class_samples(sampler, per_class, generator)
     img = class_grid(x, labels, per_class, kind, reference, value_range)
+    if class_labels is not None and kind in ("image", "vector"):
+        if len(class_labels) != sampler.num_classes:
+            raise ValueError(f"{len(class_labels)} class labels for a generator of {sampler.num_classes} classes")
+        img = label_rows(img, class_labels)
     return save_png(img, path)
 
 
