@@ -72,7 +72,7 @@ def test_fit_then_eval_nll_from_the_command_line(tmp_path):
     assert res.exit_code == 0, res.output
     import json
 
-    nll = json.loads(res.output)["nll"]
+    nll = json.loads(res.stdout)["nll"]  # progress lines go to stderr
     assert nll["examples"] == 30 and nll["k"] == 5000
     assert nll["nll"] > 0 and -nll["elbo"] >= nll["nll"] and nll["nll_se"] > 0
     # a model without a bound: one line, exit status 2
