@@ -34,7 +34,7 @@ from safetensors.torch import save as save_bytes
 from torch import Tensor
 
 from igm import config as cfg
-from igm.errors import CheckpointError, ConfigError, UnknownNameError
+from igm.errors import CheckpointError, ConfigError, DataError, UnknownNameError
 from igm.registry import NAME, get_registry
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
 
     try:
         model = instantiate(model_cls, config, data)  # sizes checked before anything is allocated
-    except ConfigError as exc:
+    except (ConfigError, DataError) as exc:
         raise CheckpointError(f"{path} holds a config that model '{name}' rejects ({exc}): use another checkpoint") from None
     load_state(model, tensors, path, metadata)
     return model.to(device).eval()
@@ -301,6 +301,12 @@ def load_optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[
             state.setdefault(int(idx), {})[key] = tensor
     for idx, entry in meta["plain"].items():
         state.setdefault(int(idx), {}).update(entry)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for idx, entry in state.items():  # moments and buffers are shaped like their parameter; a step is a scalar
+        for key, value in entry.items():
+            if isinstance(value, Tensor) and value.numel() != 1 and value.shape != params[idx].shape:
+                raise ValueError(f"optimizer state {prefix}.{idx}.{key} has shape {tuple(value.shape)}, "
+                                 f"its parameter {tuple(params[idx].shape)}")
     groups = meta["param_groups"]
     for group in groups:
         if "betas" in group:

@@ -56,12 +56,9 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = _describe_holder(fd)
+                error = self._in_use(fd)
                 os.close(fd)
-                raise ConfigError(
-                    f"{self.directory} is in use by another igm run ({holder}): wait for it to finish, "
-                    "or choose another --out"
-                ) from None
+                raise error from None
             os.ftruncate(fd, 0)
             record = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
             os.write(fd, (json.dumps(record) + "\n").encode())
@@ -69,6 +66,27 @@ class RunLock:
         _HELD[key][1] += 1
         self.held = True
         return self
+
+    def check_free(self) -> None:
+        """ConfigError naming the holder when another process holds the lock now (writes nothing)."""
+        if self.held or self.inherited or self.directory.resolve() in _HELD:
+            return
+        try:
+            fd = os.open(self.directory / LOCK_FILE, os.O_RDONLY)
+        except OSError:
+            return  # no lock file: nobody has held it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._in_use(fd) from None
+        finally:
+            os.close(fd)
+
+    def _in_use(self, fd: int) -> ConfigError:
+        return ConfigError(
+            f"{self.directory} is in use by another igm run ({_describe_holder(fd)}): wait for it to finish, "
+            "or choose another --out"
+        )
 
     def release(self) -> None:
         if not self.held:

@@ -96,6 +96,9 @@ def plan_fit(
     """Resolve and check every setting, load the data and build the model; write nothing."""
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     overrides = cfg.parse_sets(sets)
+    if out is not None:
+        check_out_dir(Path(out))
+        RunLock(Path(out)).check_free()  # a directory another run is writing is refused first, naming that run
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out DIR: the run directory to continue")
@@ -164,6 +167,8 @@ def _run_locked(plan: FitPlan, trainer: Any, dist: DistContext, echo: Callable[[
     out, run = plan.out, plan.run
     if dist.is_main and not plan.resume and holds_checkpoint(out):  # another run got here first
         raise ConfigError(f"{out} already holds a run: pass --resume to continue it, or choose another --out")
+    if plan.resume and hasattr(trainer, "begin"):
+        trainer.begin(resume=True)  # a damaged or edited run fails here, before anything is printed or written
     dist.barrier()  # every rank has checked the run directory before rank 0 writes into it
     say = echo if dist.is_main else (lambda line: None)
     if dist.is_main:
@@ -266,8 +271,7 @@ def sample_to_file(
         if not 0 <= label < gen.num_classes:
             raise ConfigError(f"--label must lie in 0..{gen.num_classes - 1}")
         labels = torch.full((n,), label, dtype=torch.long)
-    with torch.inference_mode():
-        x = gen.sample(n, labels=labels, generator=_generator_seed(seed)).cpu()
+    x = sample_in_chunks(gen, n, labels, _generator_seed(seed))
     if suffix == ".png":
         from igm.images import save_samples
 
@@ -282,6 +286,22 @@ def sample_to_file(
         checkpoint.write_atomic(out, buf.getvalue())
         return out
     return checkpoint.save_tensors(out, {"samples": x}, {"igm.source": str(path)})
+
+
+SAMPLE_CHUNK = 65_536
+
+
+def sample_in_chunks(gen: Any, n: int, labels: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    """``gen.sample(n)`` on the CPU, drawn ``SAMPLE_CHUNK`` at a time so that memory holds the output only.
+
+    Up to ``SAMPLE_CHUNK`` samples this is one call (the same draw as ``gen.sample`` itself).
+    """
+    chunks = []
+    with torch.inference_mode():
+        for start in range(0, n, SAMPLE_CHUNK):
+            part = None if labels is None else labels[start : start + SAMPLE_CHUNK]
+            chunks.append(gen.sample(min(SAMPLE_CHUNK, n - start), labels=part, generator=generator).cpu())
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
 def applies(metric: Any, info: DataInfo, model: Model) -> bool:

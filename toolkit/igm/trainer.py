@@ -71,6 +71,8 @@ class RunConfig:
         for key in ("sample_every", "checkpoint_every", "num_samples"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be 0 or positive, got {getattr(self, key)}")
+        if self.num_samples > 100_000:
+            raise ValueError(f"num_samples is at most 100000 (a picture of samples), got {self.num_samples}")
         if not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must lie in 0..2**63-1, got {self.seed}")
         if self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda"):
@@ -147,6 +149,7 @@ class Trainer:
         self.stream = data.stream(self.run.batch_size, self.run.seed, self.dist.rank, self.dist.world_size)
         self.step = 0
         self.saved_step: int | None = None  # the step of the last complete checkpoint in out_dir
+        self.begun = False  # begin() has restored or started the run
         self.preview_noise_seed = self.run.seed + 12345
 
     def _plain_loss(self, player: str) -> Callable[[Batch], Any]:
@@ -209,11 +212,23 @@ class Trainer:
 
         With an ``out_dir``, rank 0 holds the run directory's lock for the whole run.
         """
+        return self._guarded(lambda: self._fit(resume))
+
+    def begin(self, resume: bool = False) -> None:
+        """Restore the saved run (``resume``) or start a new one; ``fit`` then trains from there.
+
+        Called by itself, it lets a caller know the run can continue before it prints or writes.
+        """
+        self._guarded(lambda: self.restore() if resume else self._start())
+        self.begun = True
+
+    def _guarded(self, work: Callable[[], Any]) -> Any:
+        """Run ``work`` holding the run directory's lock; a failed write or Ctrl-C become one-line errors."""
         lock = RunLock(self.out_dir) if self.out_dir is not None and self.main else None
         if lock is not None:
             lock.acquire()
         try:
-            return self._fit(resume)
+            return work()
         except OSError as exc:
             where = exc.filename or self.out_dir
             raise RunWriteError(
@@ -227,10 +242,9 @@ class Trainer:
                 lock.release()
 
     def _fit(self, resume: bool) -> dict[str, Any]:
-        if resume:
-            self.restore()
-        else:
-            self._start()
+        if not self.begun:
+            self.restore() if resume else self._start()
+            self.begun = True
         if self.step >= self.run.steps:
             return {"step": self.step}
         sums: dict[str, float] = {}

@@ -29,6 +29,7 @@ given data. ``model.rbm_params()`` hands the metrics the weights.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,6 +42,7 @@ import igm
 from igm.bits import Bits
 from igm.data import DataInfo
 from igm.data.base import Batch
+from igm.limits import check_allocation
 from igm.energy import (
     RBMParams,
     bernoulli,
@@ -149,6 +151,11 @@ class RBM(Model):
         )
         if config.persistent:  # the chains' hidden states (chains, H); sized at the first batch when chains = 0
             self.register_buffer("chains", torch.empty(0, config.hidden))
+            visible_units = math.prod(data.event_shape)
+            check_allocation(  # the chains and one sweep's visible and hidden states
+                4 * config.chains * (2 * config.hidden + 2 * visible_units), f"{config.chains:,} persistent chains",
+                "use fewer chains",
+            )
 
     def rbm_params(self) -> RBMParams:
         """The weights, for the ``ais`` and ``pseudo-likelihood`` metrics."""
