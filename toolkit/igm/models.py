@@ -24,6 +24,7 @@ the data's kind (MLPs for points and vectors, DCGAN for images).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +35,9 @@ from torch import Tensor, nn
 
 from igm.data.base import Batch, DataInfo
 from igm.generators import Generator, ImplicitGenerator
+
+
+DEFAULT_RUN_STEPS = 5000  # RunConfig's default steps (kept here: the trainer imports this module)
 
 
 @dataclass
@@ -72,6 +76,8 @@ class Model(nn.Module):
         super().__init__()
         self.config = config
         self.data = data
+        # the run's total steps, for schedules that are a share of the run; plan() sets it
+        self.run_steps = int(type(self).run_defaults(data).get("steps", DEFAULT_RUN_STEPS))
 
     def players(self) -> list[Player]:
         raise NotImplementedError
@@ -84,8 +90,34 @@ class Model(nn.Module):
         """Suggested run settings for this data (e.g. ``{"steps": 20000}``); the user's win."""
         return {}
 
+    def plan(self, steps: int) -> str | None:
+        """Called by the trainer once, before its first step, with the run's total ``steps``.
+
+        Schedules a family keeps (an annealed bandwidth, ...) are a share of ``self.run_steps``
+        and a pure function of (step, steps), so a resumed run follows the very same schedule.
+        Until a trainer calls it, ``run_steps`` is the family's ``run_defaults`` budget. Returns
+        one line to print when ``steps`` is shorter than the family needs on this data, else None.
+        """
+        self.run_steps = int(steps)
+        return None
+
     def prepare_load(self, tensors: Mapping[str, Tensor]) -> None:
         """Called before a strict load: resize buffers whose size is set in training (e.g. persistent chains)."""
+
+
+def short_run_note(model: Model, steps: int) -> str | None:
+    """One line when ``steps`` is below ``model``'s tuned budget on its data (its ``run_defaults``), else None.
+
+    For a family's :meth:`Model.plan`: schedules that are shares of the run compress with it,
+    but a run much shorter than the tuned one may stop before the samples settle.
+    """
+    need = int(model.run_defaults(model.data).get("steps", 0))
+    if steps >= need:
+        return None
+    return (
+        f"note: {model.name} on {model.data.name} is tuned for {need:,} steps; {steps:,} may stop before "
+        "its samples settle (figures in benchmarks/README.md)"
+    )
 
 
 def instantiate(model_cls: type[Model], config: Any, data: DataInfo) -> Model:
@@ -174,10 +206,14 @@ class AdversarialConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     critic_steps: int = 1  # critic steps per generator step
+    r1_weight: float = 0.0  # jsd/kl: R1 penalty (γ) on the critic's gradient at the data; 0: none
+    ema: float = 0.0  # decay of an exponential moving average of the generator's weights, sampled by users; 0: none
 
     def __post_init__(self) -> None:
         if self.critic_steps < 1:
             raise ValueError("critic_steps must be at least 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError(f"ema must lie in [0, 1), got {self.ema}")
         if self.latent_dim < 0:
             raise ValueError("latent_dim must be positive (or 0 for the default)")
 
@@ -304,7 +340,26 @@ class AdversarialModel(Model):
             )
         self.divergence = div_cls(**divergence_options(div_cls, config))
         self.generator = ImplicitGenerator(self.build_generator_net(), latent, data.event_shape, self.num_classes)
+        if config.ema:  # users sample the average (saved as generator.*); the player trains online.*
+            self.online = self.generator
+            self.generator = copy.deepcopy(self.online).requires_grad_(False)
         self.critic = self.build_critic()
+
+    @property
+    def trained(self) -> Generator:
+        """The generator the players train: ``generator`` itself, or the one it averages when ``ema`` is set."""
+        return self.online if self.config.ema else self.generator
+
+    def update_ema(self) -> None:
+        """Move the averaged generator towards the trained one (called before each generator step)."""
+        if self.generator is self.trained or not self.training:
+            return
+        decay = self.config.ema
+        with torch.no_grad():
+            for avg, now in zip(self.generator.parameters(), self.trained.parameters()):
+                avg.lerp_(now, 1.0 - decay)
+            for avg, now in zip(self.generator.buffers(), self.trained.buffers()):
+                avg.copy_(now)
 
     def build_generator_net(self, out_shape: tuple[int, ...] | None = None) -> nn.Module:
         return generator_net(self.config, self.data, self.num_classes, out_shape)
@@ -337,7 +392,7 @@ class AdversarialModel(Model):
         betas = (c.beta1, c.beta2)
         return [
             Player("critic", list(self.critic.parameters()), lr=c.lr_d, betas=betas, steps=c.critic_steps),
-            Player("generator", list(self.generator.parameters()), lr=c.lr_g, betas=betas),
+            Player("generator", list(self.trained.parameters()), lr=c.lr_g, betas=betas),
         ]
 
     def critic_fn(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
@@ -347,8 +402,8 @@ class AdversarialModel(Model):
         return lambda x: self.critic(x, labels)
 
     def fake(self, real: Tensor, labels: Tensor | None) -> Tensor:
-        """As many generated samples as real ones (with the same labels when conditional)."""
-        return self.generator.sample(real.shape[0], labels if self.num_classes is not None else None)
+        """As many samples of the trained generator as real ones (with the same labels when conditional)."""
+        return self.trained.sample(real.shape[0], labels if self.num_classes is not None else None)
 
     def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
         real, labels = batch
@@ -357,6 +412,7 @@ class AdversarialModel(Model):
             with torch.no_grad():
                 fake = self.fake(real, labels)
             return self.divergence.critic_loss(self.critic_fn(labels), real, fake)
+        self.update_ema()
         fake = self.fake(real, labels)
         return self.generator_loss(real, fake, labels)
 

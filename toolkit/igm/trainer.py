@@ -133,6 +133,7 @@ class Trainer:
         self.progress = progress and self.main
         self.device = resolve_device(self.run.device, self.dist.local_rank)
         self.model.to(self.device).train()
+        self.plan_note = model.plan(self.run.steps)  # schedules that are shares of the run; a short-run note
         self.players = model.players()
         if not self.players:
             raise TypeError(f"model '{model.name}' declares no players")

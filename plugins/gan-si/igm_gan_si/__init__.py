@@ -17,8 +17,10 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
 
 * ``sigma``: the mixture bandwidth; 0 means the data's component std when the source declares
   one (2-D mixtures), else 0.1.
-* ``sigma_start`` / ``anneal_steps``: as in the sig family, the bandwidth of the loss may start
-  wide and decay geometrically to ``sigma`` (a step counter buffer keeps resume exact).
+* ``sigma_start`` / ``anneal_share`` / ``anneal_steps``: as in the sig family, the bandwidth of
+  the loss starts wide and decays geometrically to ``sigma`` over the first fifth of the run's
+  steps (``anneal_share``), or over ``anneal_steps`` when set; a step counter buffer and the
+  run's length from the trainer (:meth:`igm.Model.plan`) keep resume exact.
 * ``lam``: the weight λ; none (the default) means 10 for points and 1 for images. ``lam_auto=true``
   instead measures both terms on the first generator
   batch and sets ``λ = |L_GAN| / E_H`` so that they start on the same scale, where ``E_H`` is
@@ -60,9 +62,9 @@ from torch import Tensor
 
 import igm
 from igm.data import DataInfo
-from igm.divergences.sig import annealed_sigma, sig_loss
+from igm.divergences.sig import anneal_length, annealed_sigma, sig_loss
 from igm.errors import ConfigError
-from igm.models import AdversarialConfig, AdversarialModel
+from igm.models import AdversarialConfig, AdversarialModel, short_run_note
 
 __version__ = "0.1.0"
 
@@ -80,7 +82,8 @@ class GANSIConfig(AdversarialConfig):
     lam_auto: bool = False  # set λ on the first batch so that both terms start on the same scale
     sigma: float = 0.0  # mixture bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed geometrically to sigma; 0: none
-    anneal_steps: int = 8000  # generator steps of the anneal
+    anneal_share: float = 0.2  # share of the run's steps over which sigma_start decays to sigma
+    anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run
     M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 1024 for points, the batch for images
     lr_g: float = 0.0  # 0: 1e-3 for images; for points 3e-3, or 1e-3 when sigma < 0.05
     lr_d: float = 1e-3
@@ -95,6 +98,8 @@ class GANSIConfig(AdversarialConfig):
             raise ConfigError(f"M must be >= 0 (0: 1024 for points, the batch size for images), got {self.M}")
         if self.lr_g < 0:
             raise ConfigError(f"lr_g must be > 0 (or 0 for the default), got {self.lr_g}")
+        if self.anneal_steps < 0 or not 0 < self.anneal_share <= 1:
+            raise ConfigError("anneal_steps must be >= 0 (0: anneal_share of the run) and anneal_share in (0, 1]")
 
 
 def default_sigma(data: DataInfo) -> float:
@@ -128,7 +133,11 @@ class GANSI(AdversarialModel):
 
     def current_sigma(self) -> float:
         c = self.config
-        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, c.anneal_steps)
+        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, anneal_length(c.anneal_steps, c.anneal_share, self.run_steps))
+
+    def plan(self, steps: int) -> str | None:
+        super().plan(steps)
+        return short_run_note(self, steps)
 
     def mixture_size(self, batch: int) -> int:
         """M, the number of generated draws in H_M for a batch of ``batch`` fakes."""
@@ -143,7 +152,7 @@ class GANSI(AdversarialModel):
         extra_labels = None
         if self.num_classes is not None and labels is not None:  # fresh draws with the batch's label mix
             extra_labels = labels[torch.randint(labels.shape[0], (extra,), device=labels.device)]
-        more = self.generator.sample(extra, extra_labels)  # (M - N, *event)
+        more = self.trained.sample(extra, extra_labels)  # (M - N, *event)
         return torch.cat([fake, more])  # (M, *event)
 
     def si_loss(self, real: Tensor, fake: Tensor) -> Tensor:

@@ -40,3 +40,40 @@ def test_conditional_gan_passes_labels_to_both_networks():
     assert x.shape == (6, 2)
     loss = model.loss("critic", (data.split("train")[0][:6], data.split("train")[1][:6]))
     assert torch.isfinite(loss)
+
+
+def test_r1_adds_half_its_weight_times_the_squared_data_gradient():
+    """Known answer: a linear critic l(x) = w·x + b has ∇l = w everywhere, so R1 adds (γ/2)·‖w‖²."""
+    from igm.divergences import JSD, KL
+
+    critic = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([[3.0, -4.0]]))  # ‖w‖² = 25
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    for div in (JSD, KL):
+        plain = div().critic_loss(critic, real, fake)
+        torch.testing.assert_close(div(r1_weight=0.2).critic_loss(critic, real, fake), plain + 0.1 * 25.0)
+    loss = JSD(r1_weight=0.2).critic_loss(critic, real, fake)
+    loss.backward()  # the penalty trains the critic: d(0.1·‖w‖²)/dw = 0.2·w on top of the logistic part
+    assert critic.weight.grad is not None
+
+
+def test_ema_generator_is_sampled_saved_and_averages_the_trained_one(tmp_path):
+    from igm.testing import check_checkpoint_roundtrip, check_trains
+
+    data = toy_points()
+    model = build_model("gan", data.info, {"ema": "0.5"})
+    check_trains(model, data, tmp_path / "run")  # the trained generator moves (the contract's check)
+    check_checkpoint_roundtrip(model, tmp_path / "ema.safetensors")  # both generators, bit-exact
+    assert model.generator is not model.trained
+    assert {"generator.net.net.0.weight", "online.net.net.0.weight"} <= set(model.state_dict())
+    assert all(not p.requires_grad for p in model.generator.parameters())
+    trained_ids = {id(p) for p in model.trained.parameters()}
+    assert {id(p) for p in model.players()[1].parameters} == trained_ids
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    model.train()
+    model.loss("generator", data.split("train"))  # one update: avg ← avg + 0.5·(trained − avg)
+    for avg, old, now in zip(model.generator.parameters(), before, model.trained.parameters()):
+        torch.testing.assert_close(avg, 0.5 * old + 0.5 * now)
+    plain = build_model("gan", data.info)
+    assert plain.generator is plain.trained and not any(k.startswith("online.") for k in plain.state_dict())

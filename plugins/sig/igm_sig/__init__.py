@@ -19,11 +19,14 @@ Settings (``igm fit sig --data grid25`` with no option runs the tuned one):
 * ``sigma`` (Gaussian bandwidth): 0 means the data's own component std when the source
   declares one (2-D mixtures: 0.05 on grid25, 0.01 on ring8), else 0.1. Samples are
   ``θ + σ·ε``, so σ larger than the data's spread blurs every sample.
-* ``sigma_start`` / ``anneal_steps``: the bandwidth used in the loss starts at ``sigma_start``
-  and decays geometrically to ``sigma`` over ``anneal_steps`` generator steps (a wide kernel
+* ``sigma_start`` / ``anneal_share`` / ``anneal_steps``: the bandwidth used in the loss starts at
+  ``sigma_start`` and decays geometrically to ``sigma`` over the first ``anneal_share`` (a fifth)
+  of the run's steps, or over ``anneal_steps`` generator steps when that is set (a wide kernel
   first, so that θ's far from every data point still receive gradient and travel to a mode;
   then the kernel sharpens and the θ's settle on the modes). The step counter is a buffer of
-  the model, saved in checkpoints, so a resumed run anneals exactly as an unbroken one.
+  the model, saved in checkpoints, and the run's length comes from the trainer
+  (:meth:`igm.Model.plan`), so a resumed run anneals exactly as an unbroken one. A run shorter
+  than the family's tuned budget on points says so in one line when it starts.
 * ``M``: θ draws per step (default 1,024); 0 means the batch size.
 * ``lr_g``: 0 means 3e-3, or 1e-3 when σ < 0.05 (on ring8, σ = 0.01, lr 3e-3 diverged in 2 of 3
   seeds; 1e-3 did not).
@@ -43,10 +46,10 @@ from torch import Tensor
 import igm
 from igm.data import DataInfo
 from igm.data.base import Batch
-from igm.divergences.sig import annealed_sigma, sig_loss
+from igm.divergences.sig import anneal_length, annealed_sigma, sig_loss
 from igm.errors import ConfigError
 from igm.generators import BernoulliLikelihood, GaussianLikelihood, SemiImplicitGenerator
-from igm.models import GeneratorConfig, Model, Player, generator_net, resolve_network
+from igm.models import GeneratorConfig, Model, Player, generator_net, resolve_network, short_run_note
 
 __version__ = "0.1.0"
 __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
@@ -61,7 +64,8 @@ class SIGConfig(GeneratorConfig):
     likelihood: Literal["auto", "gaussian", "bernoulli"] = "auto"
     sigma: float = 0.0  # Gaussian bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed to sigma; 0: no annealing
-    anneal_steps: int = 8000  # generator steps of the geometric anneal sigma_start -> sigma
+    anneal_share: float = 0.2  # share of the run's steps over which sigma_start decays to sigma
+    anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run
     M: int = 1024  # θ draws per step; 0: the batch size
     lr_g: float = 0.0  # 0: 3e-3, or 1e-3 when sigma < 0.05 (a sharp kernel is unstable at 3e-3)
 
@@ -71,6 +75,8 @@ class SIGConfig(GeneratorConfig):
             raise ConfigError("sigma and sigma_start must be positive (or 0 for the default)")
         if self.M < 0 or self.anneal_steps < 0 or self.lr_g < 0:
             raise ConfigError("M, anneal_steps and lr_g must be 0 (the default) or positive")
+        if not 0 < self.anneal_share <= 1:
+            raise ConfigError(f"anneal_share must lie in (0, 1], got {self.anneal_share}")
 
 
 def default_sigma(data: DataInfo) -> float:
@@ -113,7 +119,11 @@ class SIG(Model):
 
     def current_sigma(self) -> float:
         c = self.config
-        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, c.anneal_steps)
+        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, anneal_length(c.anneal_steps, c.anneal_share, self.run_steps))
+
+    def plan(self, steps: int) -> str | None:
+        super().plan(steps)
+        return short_run_note(self, steps)
 
     def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
         real, _ = batch

@@ -35,6 +35,7 @@ import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -71,6 +72,28 @@ def logistic_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     ``log 4 - 2 JSD(p_data, p_g)``.
     """
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def logistic_critic_step(critic: Critic, real: Tensor, fake: Tensor, name: str, r1_weight: float = 0.0) -> Tensor:
+    """The logistic critic loss on ``real`` and ``fake``, plus ``r1_weight / 2 · E_real ‖∇_x l(x)‖²``.
+
+    The penalty is R1 (Mescheder et al., 2018): it keeps the critic flat on the data, which
+    damps the oscillation of non-saturating GANs around a mixture's modes. Its gradient is built
+    with ``create_graph=True`` so that it trains the critic's weights.
+    """
+    if not r1_weight:
+        return logistic_critic_loss(critic_logits(critic, real, name), critic_logits(critic, fake, name))
+    with torch.enable_grad():
+        x = real.detach().requires_grad_(True)
+        real_l = critic_logits(critic, x, name)  # (N,)
+        (grad,) = torch.autograd.grad(real_l.sum(), x, create_graph=True)  # (N, *event)
+    penalty = grad.flatten(1).pow(2).sum(1).mean()
+    return logistic_critic_loss(real_l, critic_logits(critic, fake, name)) + 0.5 * r1_weight * penalty
+
+
+def check_r1(weight: float) -> None:
+    if not weight >= 0.0:
+        raise ConfigError(f"r1_weight must be >= 0, got {weight}")
 
 
 def _check_literals(config: Any) -> None:

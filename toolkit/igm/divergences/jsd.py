@@ -19,12 +19,16 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
-from igm.divergences.base import Critic, Divergence, critic_logits, logistic_critic_loss
+from igm.divergences.base import Critic, Divergence, check_r1, critic_logits, logistic_critic_step
 
 
 @dataclass
 class JSDConfig:
     loss: Literal["non-saturating", "minimax"] = "non-saturating"  # generator loss
+    r1_weight: float = 0.0  # R1 penalty on the critic's gradient at the data (0: none)
+
+    def __post_init__(self) -> None:
+        check_r1(self.r1_weight)
 
 
 class JSD(Divergence):
@@ -34,10 +38,8 @@ class JSD(Divergence):
     Config = JSDConfig
 
     def critic_loss(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
-        """Return ``E_real softplus(-l) + E_fake softplus(l)`` (logistic loss, minimised)."""
-        real_l = critic_logits(critic, real, self.name)  # (N,)
-        fake_l = critic_logits(critic, fake, self.name)  # (M,)
-        return logistic_critic_loss(real_l, fake_l)
+        """Return ``E_real softplus(-l) + E_fake softplus(l)`` (logistic loss, minimised), plus R1 when set."""
+        return logistic_critic_step(critic, real, fake, self.name, self.config.r1_weight)
 
     def generator_loss(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
         """Return ``E_fake softplus(-l)`` (non-saturating) or ``-E_fake softplus(l)`` (minimax)."""
@@ -47,5 +49,5 @@ class JSD(Divergence):
         return F.softplus(-fake_l).mean()
 
     def estimate(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
-        """Return ``(log 4 − critic_loss) / 2``, the JSD (in nats) at the optimal critic."""
-        return (math.log(4.0) - self.critic_loss(critic, real, fake)) / 2.0
+        """Return ``(log 4 − logistic loss) / 2``, the JSD (in nats) at the optimal critic."""
+        return (math.log(4.0) - logistic_critic_step(critic, real, fake, self.name)) / 2.0

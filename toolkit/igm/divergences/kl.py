@@ -17,7 +17,7 @@ from typing import Literal
 
 from torch import Tensor
 
-from igm.divergences.base import Critic, Divergence, critic_logits, logistic_critic_loss
+from igm.divergences.base import Critic, Divergence, check_r1, critic_logits, logistic_critic_step
 
 MAX_LOG_RATIO = 20.0  # clamp of r before exp(r) in the forward direction
 
@@ -25,6 +25,10 @@ MAX_LOG_RATIO = 20.0  # clamp of r before exp(r) in the forward direction
 @dataclass
 class KLConfig:
     direction: Literal["reverse", "forward"] = "reverse"  # reverse: KL(p_g‖p_data)
+    r1_weight: float = 0.0  # R1 penalty on the critic's gradient at the data (0: none)
+
+    def __post_init__(self) -> None:
+        check_r1(self.r1_weight)
 
 
 class KL(Divergence):
@@ -34,10 +38,8 @@ class KL(Divergence):
     Config = KLConfig
 
     def critic_loss(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
-        """Return the logistic loss ``E_real softplus(-r) + E_fake softplus(r)`` (minimised)."""
-        real_r = critic_logits(critic, real, self.name)  # (N,)
-        fake_r = critic_logits(critic, fake, self.name)  # (M,)
-        return logistic_critic_loss(real_r, fake_r)
+        """Return the logistic loss ``E_real softplus(-r) + E_fake softplus(r)`` (minimised), plus R1 when set."""
+        return logistic_critic_step(critic, real, fake, self.name, self.config.r1_weight)
 
     def generator_loss(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
         """Return ``E_fake[-r]`` (reverse) or ``-E_fake[exp(min(r, 20))]`` (forward)."""

@@ -86,6 +86,11 @@ def annealed_sigma(step: int, sigma: float, sigma_start: float = 0.0, anneal_ste
     return sigma_start * (sigma / sigma_start) ** (step / anneal_steps)
 
 
+def anneal_length(anneal_steps: int, anneal_share: float, run_steps: int) -> int:
+    """Steps of a bandwidth anneal: ``anneal_steps`` when set, else ``anneal_share`` of the run's ``run_steps``."""
+    return anneal_steps or max(1, round(anneal_share * run_steps))
+
+
 @dataclass
 class SIGConfig:
     likelihood: Likelihood = "gaussian"
