@@ -220,3 +220,51 @@ def test_the_resolved_path_finds_the_data_from_another_directory(tmp_path: Path,
 
 def test_builtin_sources_have_no_resolved_path() -> None:
     assert open_data("grid25").info.resolved is None
+
+
+# --- what the command line says and does with the user's labels -----------------------------------
+
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    from igm.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in args])
+    out = capsys.readouterr()
+    return exit_.value.code, out.out, out.err
+
+
+def test_fit_eval_and_sample_speak_the_users_labels(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A gappy-labelled npz: fit and eval say what they read; --label 7 draws class 7, not index 7."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    y = np.repeat(GAPPY, 8)
+    x = (rng.normal(size=(y.size, 2)) * 0.05 + y[:, None]).astype(np.float32)  # class c sits at (c, c)
+    spec = save(tmp_path / "pts.npz", x=x, y=y)
+    code, _, err = _cli(capsys, "fit", "cgan", "--data", spec, "--steps", "3", "--batch-size", "16", "--out", "run", "-q")
+    assert code == 0, err
+    assert "read npz:" in err and "64 train examples" in err and "8 classes: 0, 1, 3, 4, 5, 7, 8, 9" in err
+    from igm import load
+
+    model = load(tmp_path / "run" / "model.safetensors")
+    assert model.data.labels() == [0, 1, 3, 4, 5, 7, 8, 9] and model.generator.num_classes == 8
+    sampled = {}
+    import igm.runs
+
+    real = igm.runs.sample_in_chunks
+    monkeypatch.setattr(igm.runs, "sample_in_chunks", lambda gen, n, labels, g: sampled.setdefault("labels", labels) is None or real(gen, n, labels, g))
+    code, _, err = _cli(capsys, "sample", "run/model.safetensors", "-n", "4", "--label", "7", "--out", "s.npy")
+    assert code == 0, err
+    assert sampled["labels"].tolist() == [5, 5, 5, 5]  # label 7 is class 5 of 0,1,3,4,5,7,8,9
+    code, _, err = _cli(capsys, "sample", "run/model.safetensors", "-n", "4", "--label", "2", "--out", "t.npy")
+    assert code == 2 and "label '2' is not a class" in err and "7" in err
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _cli(capsys, "eval", "run/model.safetensors", "-n", "200")
+    assert err.splitlines()[0].startswith("read npz:")  # said before anything else (here: no metric applies)
+    code, _, err = _cli(capsys, "fit", "gan", "--data", "grid25", "--steps", "2", "--batch-size", "16", "--out", "g", "-q")
+    assert code == 0 and "read grid25: 100000 train" in err.replace(",", ""), err
+    code, out, err = _cli(capsys, "eval", "g/model.safetensors", "-n", "200", "--json")
+    assert code == 0, err
+    assert err.splitlines()[0].startswith("read grid25") and "running metrics: modes" in err
+    assert "modes" in json.loads(out)

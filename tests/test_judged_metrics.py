@@ -182,4 +182,5 @@ def test_cgan_on_gappy_labels_end_to_end(gappy_npz: str, tmp_path: Path) -> None
     scores = json.loads(out.stdout)["label-accuracy"]
     assert [k for k in scores if k.startswith("class ")] == [f"class {v}" for v in GAPPY]
     wrong = runner.invoke(app, ["eval", str(ckpt), "--data", "grid25", "--metric", "classifier-is"])
-    assert wrong.exit_code == 2 and wrong.output.count("\n") == 1 and "Error: " in wrong.output
+    lines = wrong.output.splitlines()  # what was read, then the one error line
+    assert wrong.exit_code == 2 and len(lines) == 2 and lines[0].startswith("read grid25") and lines[1].startswith("Error: ")

@@ -213,7 +213,7 @@ def sample(
     n: int = typer.Option(64, "-n", help="Number of samples."),
     out: Path = typer.Option(Path("samples.png"), "--out", "-o", help="PNG picture, or .npy / .safetensors tensors."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the draw."),
-    label: Optional[int] = typer.Option(None, "--label", help="Class label for a conditional model."),
+    label: Optional[str] = typer.Option(None, "--label", help="Class label for a conditional model (as in the data)."),
     per_class: Optional[int] = typer.Option(None, "--per-class", help="Conditional model: a PNG grid, one row per class."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
 ) -> None:
@@ -242,7 +242,7 @@ def eval_(
 
     if n is not None and n < 1:
         raise ConfigError(f"-n must be a positive integer, got {n}")
-    results = evaluate(checkpoint, data, metrics or [], n=n, seed=seed)
+    results = evaluate(checkpoint, data, metrics or [], n=n, seed=seed, echo=lambda line: typer.echo(line, err=True))
     if as_json:
         _json(results)
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 
 from igm import checkpoint
 from igm import config as cfg
-from igm.data import DataInfo, DataSource, open_data
+from igm.data import DataInfo, DataSource, describe, open_data, reopen_data
 from igm.distributed import SINGLE, DistContext
 from igm.errors import CheckpointError, ConfigError
 from igm.limits import check_allocation
@@ -194,6 +195,9 @@ def _run_locked(plan: FitPlan, trainer: Any, dist: DistContext, echo: Callable[[
         f"{'resuming' if plan.resume else 'training'} {plan.model_name} on {plan.data_spec}: {run.steps} steps, "
         f"{batch}, seed {run.seed}, {trainer.device} -> {out}"
     )
+    say(describe(plan.source))
+    if getattr(trainer, "plan_note", None):  # a run shorter than the family needs (Model.plan)
+        say(trainer.plan_note)
     last = trainer.fit(resume=plan.resume)
     losses = "  ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "elapsed_s", "steps_per_s"))
     say(f"done: step {trainer.step}  {losses}")
@@ -227,7 +231,7 @@ def sample_to_file(
     n: int,
     out: Path,
     seed: int = 0,
-    label: int | None = None,
+    label: int | str | None = None,
     device: str = "cpu",
     per_class: int | None = None,
 ) -> Path:
@@ -262,15 +266,14 @@ def sample_to_file(
         if suffix != ".png" or label is not None:
             raise ConfigError("--per-class writes a PNG grid of every class: use a .png --out and no --label")
         return save_class_grid(
-            gen, per_class, model.data.kind, out, reference, model.data.value_range, _generator_seed(seed)
+            gen, per_class, model.data.kind, out, reference, model.data.value_range, _generator_seed(seed),
+            class_labels=model.data.labels(),
         )
     labels = None
     if label is not None:
         if gen.num_classes is None:
             raise ConfigError(f"{path} holds an unconditional model: drop --label")
-        if not 0 <= label < gen.num_classes:
-            raise ConfigError(f"--label must lie in 0..{gen.num_classes - 1}")
-        labels = torch.full((n,), label, dtype=torch.long)
+        labels = torch.full((n,), model.data.class_index(label), dtype=torch.long)  # the user's label -> its class
     x = sample_in_chunks(gen, n, labels, _generator_seed(seed))
     if suffix == ".png":
         from igm.images import save_samples
@@ -309,16 +312,30 @@ def applies(metric: Any, info: DataInfo, model: Model) -> bool:
     return metric.applies_to(info) and getattr(metric, "applies_to_model", lambda _: True)(model)
 
 
-def evaluate(path: Path, data: str | None, metrics: list[str], n: int | None = None, seed: int = 0) -> dict[str, Any]:
-    """Score a checkpoint; with no metric named, every registered metric that applies to its data."""
+def evaluate(
+    path: Path,
+    data: str | None,
+    metrics: list[str],
+    n: int | None = None,
+    seed: int = 0,
+    echo: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> dict[str, Any]:
+    """Score a checkpoint; with no metric named, every registered metric that applies to its data.
+
+    The data is the checkpoint's own unless ``data`` names another source (found again from
+    any directory through the resolved path it stored); ``echo`` hears what was read and run.
+    """
     registry = get_registry()
+    chosen = [(m, registry.get("metrics", m)) for m in metrics]  # a misspelt name fails before any work
     model = checkpoint.load(path)
-    source = open_data(data or model.data.name, seed)
+    source = open_data(data, seed) if data else reopen_data(model.data, seed)
+    echo(describe(source))
     if not metrics:
         metrics = [m for m in registry.names("metrics") if applies(registry.get("metrics", m), source.info, model)]
         if not metrics:
             raise ConfigError(f"no metric applies to '{source.info.name}': name one with --metric (see 'igm list metrics')")
-    chosen = [(m, registry.get("metrics", m)) for m in metrics]
+        echo(f"running metrics: {', '.join(metrics)}")
+        chosen = [(m, registry.get("metrics", m)) for m in metrics]
     return {name: metric(model, source, n=n, seed=seed) for name, metric in chosen}
 
 
