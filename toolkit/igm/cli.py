@@ -1,4 +1,4 @@
-"""The ``igm`` command: list, fit, sample, eval, info.
+"""The ``igm`` command: list, fit, sample, eval, info, plot.
 
 Only typer and the standard library are imported at module level: ``igm --help`` answers
 without importing torch. Every command turns an :class:`igm.errors.IgmError` into one line on
@@ -138,6 +138,13 @@ def fit(
         None, "--lr-decay", help="Learning-rate schedule: none, cosine or linear (to 0 at the last step)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    eval_every: Optional[int] = typer.Option(None, "--eval-every", help="Score the model every N steps (and at the end)."),
+    eval_metrics: Optional[list[str]] = typer.Option(None, "--metric", "-m", help="Metric to run during training (repeatable)."),
+    eval_n: Optional[int] = typer.Option(None, "--eval-n", help="Samples per score during training (default: the metric's)."),
+    keep_best: Optional[str] = typer.Option(
+        None, "--keep-best", help="Keep best.safetensors by a score METRIC.KEY[:min|:max], e.g. modes.modes."
+    ),
+    tensorboard: bool = typer.Option(False, "--tensorboard", help="Write TensorBoard events to DIR/tensorboard."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     nproc: int = typer.Option(1, "--nproc", help="Data-parallel worker processes on this machine (torchrun)."),
     backend: str = typer.Option("auto", "--backend", help="Distributed backend: auto (nccl on CUDA, else gloo), gloo, nccl."),
@@ -145,14 +152,19 @@ def fit(
     """Train MODEL on a data source; writes a checkpoint, metrics.jsonl and sample pictures."""
     import os
 
-    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--nproc", nproc)):
+    for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--nproc", nproc), ("--eval-every", eval_every),
+                        ("--eval-n", eval_n)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value}")
     if backend not in ("auto", "gloo", "nccl"):
         raise ConfigError(f"unknown --backend '{backend}': use auto, gloo or nccl")
     if backend == "nccl" and not _cuda_available():
         raise ConfigError("--backend nccl needs CUDA GPUs, and none is available here: use --backend gloo (or auto)")
-    flags = {"steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer, "lr_decay": lr_decay}
+    flags = {
+        "steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer, "lr_decay": lr_decay,
+        "eval_every": eval_every, "eval_metrics": eval_metrics or None, "eval_n": eval_n, "keep_best": keep_best,
+        "tensorboard": tensorboard or None,
+    }
     args = dict(model=model, data=data, config_file=config_file, sets=sets or [], out=out, resume=resume, flags=flags)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
         from igm.distributed import launch
@@ -187,6 +199,9 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+FLAG_OPTIONS = {"eval_metrics": "--metric"}  # run settings whose option is not --setting-name
+
+
 def _worker_argv(args: dict[str, Any], out: Path, quiet: bool, backend: str) -> list[str]:
     """The ``igm fit`` command line each worker runs (the same run, with --out fixed)."""
     argv = ["fit"] + ([args["model"]] if args["model"] else [])
@@ -197,8 +212,14 @@ def _worker_argv(args: dict[str, Any], out: Path, quiet: bool, backend: str) -> 
     for pair in args["sets"]:
         argv += ["--set", pair]
     for key, value in args["flags"].items():
-        if value is not None:
-            argv += [f"--{key.replace('_', '-')}", str(value)]
+        option = FLAG_OPTIONS.get(key, f"--{key.replace('_', '-')}")
+        if value is True:
+            argv.append(option)
+        elif isinstance(value, list):
+            for item in value:
+                argv += [option, str(item)]
+        elif value is not None:
+            argv += [option, str(value)]
     argv += ["--out", str(out), "--backend", backend] + (["--resume"] if args["resume"] else [])
     return argv + (["--quiet"] if quiet else [])
 
@@ -275,6 +296,18 @@ def info(
     typer.echo("tensors:")
     for group, count in desc["parameters"].items():
         typer.echo(f"  {one_line(group):<16} {count:,} values")
+
+
+@app.command()
+@user_errors
+def plot(
+    runs: list[Path] = typer.Argument(..., help="Run directories written by igm fit."),
+    out: Path = typer.Option(Path("curves.png"), "--out", "-o", help="The PNG to write."),
+) -> None:
+    """Draw the loss curves and scores of one or more runs, overlaid, into a PNG."""
+    from igm.plots import plot_runs
+
+    typer.echo(f"wrote {plot_runs(runs, out)}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,8 @@
 """A progress display for long work: a live bar on a terminal, plain lines elsewhere.
 
 On a terminal it shows step, steps per second, time left and the latest losses (rich); in a
-log file or CI it prints a line at every tenth of the work, so a long run is never silent.
+log file or CI it prints a line at every hundredth of the work and at least every
+``LINE_EVERY_S`` seconds, whichever comes first, so a long run is never silent for long.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 import time
 from typing import Any
 
+LINE_EVERY_S = 10.0  # the longest silence of a non-terminal progress display
 
 def _losses(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4g}" for k, v in values.items())
@@ -60,9 +62,10 @@ class ProgressBar:
                     self._task, completed=done, rate=f"{self.rate(done):.1f} it/s", losses=_losses(losses or {})
                 )
             return
-        if force or done >= self.next_line or done >= self.total:
-            step = max(1, self.total // 10)
+        if force or done >= self.next_line or done >= self.total or now - self.last_draw >= LINE_EVERY_S:
+            step = max(1, self.total // 100)
             self.next_line = (done // step + 1) * step
+            self.last_draw = now
             pct = 100 * done / max(1, self.total)
             print(
                 f"{self.description}: {done}/{self.total} ({pct:.0f}%)  {self.rate(done):.1f} it/s  {_losses(losses or {})}",

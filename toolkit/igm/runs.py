@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from igm.limits import check_allocation
 from igm.models import Model, instantiate
 from igm.registry import get_registry
 from igm.rundir import RunLock
+from igm import plots
+from igm.tracking import BEST_FILE, TENSORBOARD_DIR, Evaluator, require_tensorboard
 from igm.trainer import METRICS_FILE, RunConfig, holds_checkpoint
 
 CONFIG_FILE = "config.toml"
@@ -141,6 +144,10 @@ def plan_fit(
                 f"'{model_name}' model config: the {player.name} optimizer refuses it ({exc}): "
                 "check the learning rates, betas and momentum in --set/--config"
             ) from None
+    if run.eval_metrics or run.keep_best:  # names, applicability and the best-score spec, before anything runs
+        Evaluator(run.eval_metrics, run.eval_every, run.eval_n, run.keep_best).check(net, source)
+    if run.tensorboard:
+        require_tensorboard()
     if run.num_samples:
         check_allocation(run.num_samples * math.prod(source.info.event_shape) * 4, f"num_samples={run.num_samples} preview samples", "use fewer")
     if not resume and holds_checkpoint(out):
@@ -198,11 +205,33 @@ def _run_locked(plan: FitPlan, trainer: Any, dist: DistContext, echo: Callable[[
     say(describe(plan.source))
     if getattr(trainer, "plan_note", None):  # a run shorter than the family needs (Model.plan)
         say(trainer.plan_note)
+    t0 = time.perf_counter()
     last = trainer.fit(resume=plan.resume)
-    losses = "  ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "elapsed_s", "steps_per_s"))
-    say(f"done: step {trainer.step}  {losses}")
-    say(f"wrote {out / checkpoint.MODEL_FILE}, {out / METRICS_FILE}, {out / 'samples.png'}")
+    wall = time.perf_counter() - t0
+    written = [checkpoint.MODEL_FILE, checkpoint.TRAINER_FILE, METRICS_FILE, "samples.png"]
+    if dist.is_main and plots.available():
+        plots.plot_runs([out], out / plots.CURVES_FILE)
+        written.append(plots.CURVES_FILE)
+    evaluator = getattr(trainer, "evaluator", None)
+    if evaluator is not None and evaluator.best is not None and evaluator.best.step is not None:
+        written.append(f"{BEST_FILE} (step {evaluator.best.step})")
+    if run.tensorboard:
+        written.append(f"{TENSORBOARD_DIR}/")
+    say(summary(trainer.step, wall, last, getattr(trainer, "scores", {}), out, written))
     return out
+
+
+def summary(step: int, wall: float, last: dict[str, Any], scores: dict[str, float], out: Path, written: list[str]) -> str:
+    """The paragraph ``igm fit`` ends with: steps, wall time, last losses and scores, what was written where."""
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "elapsed_s", "steps_per_s"))
+    minutes, seconds = divmod(round(wall), 60)
+    lines = [f"done: step {step} in {minutes}m{seconds:02d}s" + (f"; last losses {losses}" if losses else "")]
+    if scores:
+        lines.append("scores: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()))
+    lines.append(f"wrote {out}/: {', '.join(written)}")
+    if not plots.available():
+        lines.append("(pip install 'igm-toolkit[plot]' for curves.png; igm plot draws runs side by side)")
+    return "\n".join(lines)
 
 
 def fit_run(

@@ -43,6 +43,7 @@ from igm.errors import CheckpointError, ConfigError, Interrupted, RunWriteError,
 from igm.models import Model
 from igm.progress import ProgressBar
 from igm.rundir import RunLock, rewind_metrics
+from igm.tracking import BEST_FILE, Evaluator, TensorBoardLog
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -63,12 +64,17 @@ class RunConfig:
     checkpoint_every: int = 1000  # 0: only at the end
     num_samples: int = 0  # samples in each picture; 0: 2,000 points or 64 images
     lr_decay: Literal["none", "cosine", "linear"] = "none"  # every player's lr -> 0 at the last step
+    eval_every: int = 0  # steps between scores of eval_metrics (they also run at the end); 0: at the end only
+    eval_metrics: tuple[str, ...] = ()  # registered metrics to run during training
+    eval_n: int = 0  # samples per score; 0: each metric's default
+    keep_best: str = ""  # "METRIC.KEY[:min|:max]": keep best.safetensors, the model of the best score
+    tensorboard: bool = False  # TensorBoard events of losses, scores and pictures in DIR/tensorboard
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "log_every"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key.replace('_', '-')} must be a positive integer, got {getattr(self, key)}")
-        for key in ("sample_every", "checkpoint_every", "num_samples"):
+        for key in ("sample_every", "checkpoint_every", "num_samples", "eval_every", "eval_n"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be 0 or positive, got {getattr(self, key)}")
         if self.num_samples > 100_000:
@@ -151,6 +157,11 @@ class Trainer:
         self.step = 0
         self.saved_step: int | None = None  # the step of the last complete checkpoint in out_dir
         self.begun = False  # begin() has restored or started the run
+        wants_scores = self.run.eval_metrics or self.run.keep_best
+        self.evaluator = Evaluator(self.run.eval_metrics, self.run.eval_every, self.run.eval_n, self.run.keep_best) \
+            if wants_scores else None
+        self.scores: dict[str, float] = {}  # the latest scores, "metric.key" -> value
+        self.tensorboard: TensorBoardLog | None = None
         self.preview_noise_seed = self.run.seed + 12345
 
     def _plain_loss(self, player: str) -> Callable[[Batch], Any]:
@@ -248,6 +259,16 @@ class Trainer:
             self.begun = True
         if self.step >= self.run.steps:
             return {"step": self.step}
+        if self.run.tensorboard and self.main and self.out_dir is not None and self.tensorboard is None:
+            self.tensorboard = TensorBoardLog(self.out_dir, resume_step=self.step + 1 if self.step else None)
+        try:
+            return self._loop()
+        finally:
+            if self.tensorboard is not None:
+                self.tensorboard.close()
+                self.tensorboard = None
+
+    def _loop(self) -> dict[str, Any]:
         sums: dict[str, float] = {}
         count, t_log, t_start = 0, time.perf_counter(), time.perf_counter()
         last: dict[str, Any] = {"step": self.step}
@@ -266,14 +287,32 @@ class Trainer:
                     last["elapsed_s"] = now - t_start
                     self._log(last)
                     sums, count, t_log = {}, 0, now
+                if self.evaluator is not None and self.evaluator.due(self.step, self.run.steps):
+                    self.evaluate()
                 if self.run.sample_every and self.step % self.run.sample_every == 0:
                     self.write_samples(self.step)
                 if self.run.checkpoint_every and self.step % self.run.checkpoint_every == 0:
                     self.save()
-                bar.update(self.step, shown)
+                bar.update(self.step, {**shown, **self.scores})
         self.save()
         self.write_samples(None)
         return last
+
+    def evaluate(self) -> dict[str, float]:
+        """Score the current model (rank 0), log the scores and keep the best model if it is."""
+        if not self.main or self.evaluator is None:
+            return {}
+        self.scores = self.evaluator(self.model, self.data, self.run.seed, self.device)
+        self._log({"step": self.step, "eval": self.scores})
+        best = self.evaluator.best
+        if best is not None:
+            if best.key not in self.scores:
+                raise ConfigError(f"--keep-best {best.key}: '{best.metric}' gives {', '.join(self.scores)}; name one of them")
+            if best.improves(self.scores[best.key]) and self.out_dir is not None:
+                self._check_finite()
+                checkpoint.save(self.model, self.out_dir / BEST_FILE, self.step)
+                best.value, best.step = self.scores[best.key], self.step
+        return self.scores
 
     # ---- files -------------------------------------------------------------------------
 
@@ -298,6 +337,9 @@ class Trainer:
             return
         with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry) + "\n")
+        if self.tensorboard is not None:
+            values = entry.get("eval") or {k: v for k, v in entry.items() if k not in ("step", "elapsed_s")}
+            self.tensorboard.scalars(entry["step"], values, "eval" if "eval" in entry else "train")
 
     def write_samples(self, step: int | None) -> Path | None:
         """A picture of samples from fixed noise (BatchNorm in eval mode; the RNGs are untouched)."""
@@ -315,7 +357,10 @@ class Trainer:
         self.model.train(was_training)
         name = "samples.png" if step is None else f"{SAMPLES_DIR}/step_{step:07d}.png"
         reference = torch.tensor(info.extra["means"]) if "means" in info.extra else None
-        return save_samples(x, info.kind, self.out_dir / name, reference=reference, value_range=info.value_range)
+        path = save_samples(x, info.kind, self.out_dir / name, reference=reference, value_range=info.value_range)
+        if self.tensorboard is not None:
+            self.tensorboard.picture(self.step, path)
+        return path
 
     def _rank_state(self) -> dict[str, Tensor]:
         """This rank's RNG states and data-stream position."""
@@ -360,6 +405,8 @@ class Trainer:
         meta["igm.trainer_format"] = TRAINER_FORMAT
         meta["igm.model_checkpoint"] = json.dumps(model_meta, sort_keys=True)
         meta["igm.run"] = json.dumps(run_record(self.run), sort_keys=True)
+        if self.evaluator is not None and self.evaluator.best is not None:
+            meta["igm.best"] = self.evaluator.best.to_json()
         checkpoint.save_tensors(self.out_dir / checkpoint.TRAINER_FILE, tensors, meta)
         self.saved_step = self.step
         checkpoint.save_tensors(self.out_dir / checkpoint.MODEL_FILE, model_tensors, model_meta)
@@ -449,6 +496,8 @@ class Trainer:
         if f"{prefix}rng.cuda" in state and self.device.type == "cuda":
             torch.cuda.set_rng_state(state[f"{prefix}rng.cuda"], self.device)
         self.step = step
+        if self.evaluator is not None and self.evaluator.best is not None and "igm.best" in state_meta:
+            self.evaluator.best.restore(state_meta["igm.best"])
         if self.main and _file_step(model_path) != step:  # killed between the two writes: finish the pair
             checkpoint.save_tensors(model_path, tensors, metadata)
 

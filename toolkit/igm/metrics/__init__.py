@@ -16,6 +16,7 @@ from igm.metrics.classifier import (
 from igm.metrics.judge import Judge, JudgeConfig, image_judge, mnist_judge
 from igm.metrics.likelihood import TestNLL, likelihood_summary, per_example_bounds
 from igm.metrics.modes import ModeCoverage, mode_coverage
+from igm.metrics.prdc import PRDC, prdc
 from igm.metrics.rbm import AISLogLikelihood, PseudoLikelihood
 
 BUILTIN_METRICS: dict[str, Metric] = {
@@ -27,6 +28,7 @@ BUILTIN_METRICS: dict[str, Metric] = {
     "nll": TestNLL(),
     "ais": AISLogLikelihood(),
     "pseudo-likelihood": PseudoLikelihood(),
+    "prdc": PRDC(),
 }
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "LabelAccuracy",
     "Metric",
     "ModeCoverage",
+    "PRDC",
     "PseudoLikelihood",
     "StackedModes",
     "TestNLL",
@@ -51,6 +54,7 @@ __all__ = [
     "mnist_judge",
     "mode_coverage",
     "per_example_bounds",
+    "prdc",
     "stacked_modes",
     "stacked_scores",
 ]
