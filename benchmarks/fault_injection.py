@@ -34,6 +34,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STARTUP_SHARE = 0.2
 FAMILIES = {  # family -> (data source, model settings)
     "gan": ("grid25", {}),
     "vae": ("binarized-digits", {}),
@@ -97,14 +98,23 @@ def trial(root: Path, config: Path, reference: Path, window: tuple[float, float]
           rekill: float) -> dict:
     """One run killed (and its resumes killed again, with chance ``rekill``) until it finishes.
 
-    Kill delays are uniform in ``window``: mostly after start-up, where the checkpoints are written.
+    ``window`` is (start-up time, whole run time) of the reference run. A share ``STARTUP_SHARE``
+    of kills land during start-up; the rest once the process trains, where it writes a
+    checkpoint every step.
     """
     run = root / "trial"
     shutil.rmtree(run, ignore_errors=True)
     kills: list[str] = []
     proc = igm("fit", "--config", str(config), "--out", str(run), cwd=root)
+    ready, span = window
     while True:
-        delay = rng.uniform(*window)
+        if rng.random() < STARTUP_SHARE:  # anywhere in start-up: imports, data, the step-0 checkpoint
+            delay = rng.uniform(0.0, ready)
+        else:  # once it trains, where checkpoints are written every step
+            started = time.perf_counter()
+            while proc.poll() is None and not (run / "trainer.safetensors").exists() and time.perf_counter() - started < span:
+                time.sleep(0.005)
+            delay = rng.uniform(0.0, max(0.05, span - ready))
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
@@ -155,7 +165,7 @@ def main() -> None:
             span = time.perf_counter() - t0
             trials, kills = [], 0
             while kills < per_family:
-                result = trial(root, config, root / "reference", (0.8 * ready, span), rng, args.rekill)
+                result = trial(root, config, root / "reference", (ready, span), rng, args.rekill)
                 trials.append(result)
                 kills += len(result["kills"])
             where: dict[str, int] = {}

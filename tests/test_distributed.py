@@ -110,7 +110,7 @@ def igm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_fit_on_two_processes_writes_one_run_and_resumes_exactly(tmp_path):
-    common = ["fit", "gan", "--data", "grid25", "--nproc", "2", "--batch-size", "64", "-q"]
+    common = ["fit", "gan", "--data", "grid25", "--nproc", "2", "--device", "cpu", "--batch-size", "64", "-q"]
     full = igm(*common, "--steps", "20", "--out", "full", cwd=tmp_path)
     assert full.returncode == 0, full.stderr
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == [
@@ -127,7 +127,7 @@ def test_fit_on_two_processes_writes_one_run_and_resumes_exactly(tmp_path):
 
     part = igm(*common, "--steps", "10", "--out", "split", cwd=tmp_path)
     assert part.returncode == 0, part.stderr
-    resumed = igm("fit", "--resume", "--out", "split", "--steps", "20", "--nproc", "2", "-q", cwd=tmp_path)
+    resumed = igm("fit", "--resume", "--out", "split", "--steps", "20", "--nproc", "2", "--device", "cpu", "-q", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     a = load_file(tmp_path / "full" / "model.safetensors")
     b = load_file(tmp_path / "split" / "model.safetensors")
@@ -169,7 +169,7 @@ def test_a_failing_rank_stops_every_rank_with_its_error_once(tmp_path, fake_dist
     fake_dist(site, "rank-bomb", "igm-rank-bomb", "0.1", "igm_rank_bomb", BOMB)
     run_env = {**env(), "PYTHONPATH": f"{site}{os.pathsep}{env()['PYTHONPATH']}"}
     (tmp_path / "run.toml").write_text("[run]\ncheckpoint_every = 5\nsample_every = 0\n")
-    args = ["fit", "rank-bomb", "--data", "grid25", "--nproc", "2", "--steps", "200", "--batch-size", "32", "-q",
+    args = ["fit", "rank-bomb", "--data", "grid25", "--nproc", "2", "--device", "cpu", "--steps", "200", "--batch-size", "32", "-q",
             "--config", "run.toml", "--out", "R"]
     proc = subprocess.run([str(IGM), *args], cwd=tmp_path, env=run_env, capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode != 0

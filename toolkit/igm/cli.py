@@ -145,6 +145,11 @@ def fit(
         None, "--keep-best", help="Keep best.safetensors by a score METRIC.KEY[:min|:max], e.g. modes.modes."
     ),
     tensorboard: bool = typer.Option(False, "--tensorboard", help="Write TensorBoard events to DIR/tensorboard."),
+    precision: Optional[str] = typer.Option(None, "--precision", help="fp32 (default) or bf16 (autocast)."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile each player's loss."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", help="CPU threads per process (default: all cores, or cores / processes with --nproc)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display."),
     nproc: int = typer.Option(1, "--nproc", help="Data-parallel worker processes on this machine (torchrun)."),
     backend: str = typer.Option("auto", "--backend", help="Distributed backend: auto (nccl on CUDA, else gloo), gloo, nccl."),
@@ -153,7 +158,7 @@ def fit(
     import os
 
     for name, value in (("--steps", steps), ("--batch-size", batch_size), ("--nproc", nproc), ("--eval-every", eval_every),
-                        ("--eval-n", eval_n)):
+                        ("--eval-n", eval_n), ("--threads", threads)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value}")
     if backend not in ("auto", "gloo", "nccl"):
@@ -163,7 +168,7 @@ def fit(
     flags = {
         "steps": steps, "batch_size": batch_size, "seed": seed, "device": device, "trainer": trainer, "lr_decay": lr_decay,
         "eval_every": eval_every, "eval_metrics": eval_metrics or None, "eval_n": eval_n, "keep_best": keep_best,
-        "tensorboard": tensorboard or None,
+        "tensorboard": tensorboard or None, "precision": precision, "compile": compile_ or None,
     }
     args = dict(model=model, data=data, config_file=config_file, sets=sets or [], out=out, resume=resume, flags=flags)
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
@@ -173,13 +178,15 @@ def fit(
         from igm.rundir import INHERITED_LOCK_ENV, RunLock
 
         plan = plan_fit(**args)  # bad input fails here, once, before any worker starts
-        worker = _worker_argv(args, plan.out, quiet, backend)
+        backend = _check_devices(nproc, plan.run.device, backend)
+        worker = _worker_argv(args, plan.out, quiet, backend) + ([] if threads is None else ["--threads", str(threads)])
         with RunLock(plan.out):  # the launcher holds the run's lock; its workers inherit it
             os.environ[INHERITED_LOCK_ENV] = str(plan.out.resolve())
             raise typer.Exit(launch(nproc, worker))
     from igm import distributed
     from igm.runs import fit_run
 
+    distributed.set_threads(threads)
     ctx = distributed.init_from_env(backend)
     try:
         fit_run(**args, progress=not quiet, echo=lambda line: typer.echo(line, err=True), dist=ctx)
@@ -191,6 +198,24 @@ def fit(
     distributed.shutdown(ctx)
     if ctx.enabled:
         distributed.exit_worker(0)
+
+
+def _check_devices(nproc: int, device: str, backend: str) -> str:
+    """The backend for ``nproc`` local ranks on ``device``; ConfigError when there are fewer GPUs than ranks."""
+    import torch
+
+    on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if not on_cuda:
+        if backend == "nccl":
+            raise ConfigError("--backend nccl runs on GPUs, but this run is on the CPU: use --backend gloo (or auto)")
+        return "gloo"
+    visible = torch.cuda.device_count()
+    if visible < nproc:
+        raise ConfigError(
+            f"--nproc {nproc} needs {nproc} GPUs and {visible} is visible: use --nproc {max(1, visible)}, "
+            f"or --device cpu for {nproc} CPU ranks"
+        )
+    return backend
 
 
 def _cuda_available() -> bool:

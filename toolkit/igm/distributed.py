@@ -76,6 +76,19 @@ def default_backend() -> str:
 LAUNCHER_ENV = "IGM_LAUNCHER_PID"
 
 
+def set_threads(requested: int | None = None) -> int:
+    """Set torch's CPU threads for this process: ``requested``, else cores / local processes under torchrun.
+
+    A single process keeps torch's own default (every core). Returns the count in force.
+    """
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    if requested is None and local > 1:
+        requested = max(1, (os.cpu_count() or 1) // local)
+    if requested is not None:
+        torch.set_num_threads(requested)
+    return torch.get_num_threads()
+
+
 def watch_launcher(poll_s: float = 0.5) -> None:
     """End this worker as soon as the ``igm fit --nproc`` launcher that started it is gone.
 

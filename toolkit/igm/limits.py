@@ -5,6 +5,9 @@ API (two functions and one environment variable)::
     memory_budget() -> int                       # bytes igm may allocate now
     check_allocation(nbytes, what, hint) -> None  # DataError when nbytes > memory_budget()
 
+``device_data_budget(device)`` is how much of an accelerator's memory a data source may take to
+live there (``IGM_DEVICE_DATA_LIMIT``, else a quarter of the device's memory).
+
 The budget is ``IGM_MEMORY_LIMIT`` when it is set (a byte count with an optional K, M, G or T
 suffix, powers of 1024: ``512M``, ``8G``, ``1073741824``), else the memory the system has
 available now (``MemAvailable`` of ``/proc/meminfo`` on Linux, else ``os.sysconf``'s available
@@ -73,3 +76,19 @@ def check_allocation(nbytes: int, what: str, hint: str = "") -> None:
             f"{what} needs {human(nbytes)} but the limit is {human(budget)} ({where}): "
             f"{fix}, or raise {ENV} if the machine really has the memory"
         )
+
+
+DEVICE_DATA_ENV = "IGM_DEVICE_DATA_LIMIT"
+DEVICE_DATA_SHARE = 0.25  # of the device's memory, for training data that lives there
+
+
+def device_data_budget(device) -> int:  # noqa: ANN001 - a torch.device; torch is imported only when asked
+    """Bytes of training data that may live on ``device``: ``IGM_DEVICE_DATA_LIMIT``, else a quarter of its memory."""
+    text = os.environ.get(DEVICE_DATA_ENV, "").strip()
+    if text:
+        return parse_bytes(text)
+    if device.type == "cuda":
+        import torch
+
+        return int(torch.cuda.get_device_properties(device).total_memory * DEVICE_DATA_SHARE)
+    return 0

@@ -49,6 +49,7 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 TRAINER_FORMAT = "2"  # 2: the trainer file holds the model's tensors too ("model." keys)
 MODEL_PREFIX = "model."
+COMPILE_BACKEND = "inductor"  # torch.compile's backend for --compile (tests use "eager")
 
 
 @dataclass
@@ -69,6 +70,8 @@ class RunConfig:
     eval_n: int = 0  # samples per score; 0: each metric's default
     keep_best: str = ""  # "METRIC.KEY[:min|:max]": keep best.safetensors, the model of the best score
     tensorboard: bool = False  # TensorBoard events of losses, scores and pictures in DIR/tensorboard
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of every loss (divergences keep float32 where needed)
+    compile: bool = False  # torch.compile each player's loss
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "log_every"):
@@ -153,7 +156,15 @@ class Trainer:
             wrap_player(model, p.parameters, p.name, self.device) if self.dist.enabled else self._plain_loss(p.name)
             for p in self.players
         ]
+        if self.run.compile:
+            self.losses = [torch.compile(fn, backend=COMPILE_BACKEND) for fn in self.losses]
+        self.autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.run.precision == "bf16")
         self.stream = data.stream(self.run.batch_size, self.run.seed, self.dist.rank, self.dist.world_size)
+        self.data_on_device = place_stream(self.stream, self.device)
+        # on an accelerator, losses stay on the device and are read (and checked) at log time only
+        self.defer_sync = self.device.type != "cpu"
+        self._pending: list[tuple[int, str, Tensor]] = []  # (step, player, loss) not yet checked
+        self._shown: dict[str, float] = {}  # the last logged means, for the progress display
         self.step = 0
         self.saved_step: int | None = None  # the step of the last complete checkpoint in out_dir
         self.begun = False  # begin() has restored or started the run
@@ -169,9 +180,14 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------
 
-    def train_step(self) -> dict[str, float]:
-        """One round: every player steps ``player.steps`` times. Returns each player's last loss."""
-        losses: dict[str, float] = {}
+    def train_step(self) -> dict[str, float | Tensor]:
+        """One round: every player steps ``player.steps`` times. Returns each player's last loss.
+
+        On the CPU the losses are floats, checked at once. On an accelerator they are detached
+        device tensors, so the step never waits for the device; :meth:`check_losses` reads them
+        at log time (and before anything is written) and names the first non-finite one.
+        """
+        losses: dict[str, float | Tensor] = {}
         if self.run.lr_decay != "none":  # a function of the step alone, so resume stays exact
             factor = lr_factor(self.run.lr_decay, self.step, self.run.steps)
             for player, opt in zip(self.players, self.optimizers):
@@ -185,13 +201,15 @@ class Trainer:
                     x, y = next(self.stream)
                     x = x.to(self.device, non_blocking=True)
                     y = None if y is None else y.to(self.device, non_blocking=True)
-                    loss, extras = loss_and_logs(player_loss((x, y)))
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        raise TrainingError(
-                            f"the {player.name} loss became {value} at step {self.step + 1}; "
-                            f"{self._kept()} lower the learning rate or change the config and retry"
-                        )
+                    with self.autocast:
+                        loss, extras = loss_and_logs(player_loss((x, y)))
+                    if self.defer_sync:
+                        value: float | Tensor = loss.detach()
+                        self._pending.append((self.step + 1, player.name, value))
+                    else:
+                        value = loss.item()
+                        if not math.isfinite(value):
+                            self._non_finite(player.name, value, self.step + 1)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     if player.clip_grad_norm:
@@ -199,12 +217,30 @@ class Trainer:
                     opt.step()
                     losses[player.name] = value
                     for key, extra in extras.items():
-                        losses[f"{player.name}.{key}"] = float(extra)
+                        losses[f"{player.name}.{key}"] = extra.detach() if self.defer_sync else float(extra)
             finally:
                 for q in others:
                     q.requires_grad_(True)
         self.step += 1
         return losses
+
+    def _non_finite(self, player: str, value: float, step: int) -> None:
+        raise TrainingError(
+            f"the {player} loss became {value} at step {step}; "
+            f"{self._kept()} lower the learning rate or change the config and retry"
+        )
+
+    def check_losses(self) -> None:
+        """Read the losses of the steps since the last check (one device sync); TrainingError at the first non-finite."""
+        if not self._pending:
+            return
+        values = torch.stack([loss.float() for _, _, loss in self._pending])
+        bad = ~torch.isfinite(values)
+        if bool(bad.any()):
+            first = int(bad.nonzero()[0, 0])
+            step, player, _ = self._pending[first]
+            self._non_finite(player, float(values[first]), step)
+        self._pending.clear()
 
     def _kept(self) -> str:
         if self.out_dir is not None and self.saved_step is not None:
@@ -279,10 +315,12 @@ class Trainer:
                 count += 1
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + value
-                shown = losses
+                shown = self._shown if self.defer_sync else losses
                 if self.step % self.run.log_every == 0 or self.step == self.run.steps:
+                    self.check_losses()
                     now = time.perf_counter()
-                    last = {"step": self.step, **{k: v / count for k, v in sums.items()}}
+                    last = {"step": self.step, **{k: float(v) / count for k, v in sums.items()}}
+                    self._shown = {k: v for k, v in last.items() if k != "step"}
                     last["steps_per_s"] = count / (now - t_log) if now > t_log else 0.0
                     last["elapsed_s"] = now - t_start
                     self._log(last)
@@ -300,6 +338,7 @@ class Trainer:
 
     def evaluate(self) -> dict[str, float]:
         """Score the current model (rank 0), log the scores and keep the best model if it is."""
+        self.check_losses()
         if not self.main or self.evaluator is None:
             return {}
         self.scores = self.evaluator(self.model, self.data, self.run.seed, self.device)
@@ -395,6 +434,7 @@ class Trainer:
         """
         if self.out_dir is None:
             return
+        self.check_losses()
         self._check_finite()
         tensors, meta = self.state_tensors()
         if not self.main:
@@ -507,8 +547,11 @@ class Trainer:
 
         pairs = [("model", metadata["igm.model"], self.model.name),
                  ("data", json.loads(metadata["igm.data"]).get("name"), self.model.data.name)]
+        saved_run = json.loads(state_meta.get("igm.run", "null"))
+        if saved_run is not None:  # settings added since the run was saved had their defaults then
+            saved_run = {**run_record(RunConfig()), **saved_run}
         for saved, now in ((json.loads(metadata["igm.config"]), cfg.to_dict(self.model.config)),
-                           (json.loads(state_meta.get("igm.run", "null")), run_record(self.run))):
+                           (saved_run, run_record(self.run))):
             if saved is not None:
                 pairs += [(k, saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))]
         diffs = [f"{key} {old!r} -> {new!r}" for key, old, new in pairs if old != new]
@@ -521,7 +564,14 @@ class Trainer:
 
 def run_record(run: RunConfig) -> dict[str, Any]:
     """The run settings that shape the trained tensors, which a resumed run must keep."""
-    return {"batch_size": run.batch_size, "seed": run.seed, "lr_decay": run.lr_decay}
+    return {"batch_size": run.batch_size, "seed": run.seed, "lr_decay": run.lr_decay, "precision": run.precision,
+            "compile": run.compile}
+
+
+def place_stream(stream: Any, device: torch.device) -> bool:
+    """Move a stream's data onto ``device`` when it can and fits; True when its batches are drawn there."""
+    to_device = getattr(stream, "to_device", None)
+    return bool(to_device(device)) if to_device is not None else device.type == "cpu"
 
 
 def holds_checkpoint(directory: Path) -> bool:

@@ -98,6 +98,22 @@ class BatchStream:
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         raise NotImplementedError
 
+    def to_device(self, device: torch.device) -> bool:
+        """Keep the data on ``device`` and draw batches there, if this stream can and the data fits.
+
+        Returns whether batches now come out on ``device`` (otherwise the trainer copies each one).
+        The stream's position and RNG state stay what they were, so resume is unchanged.
+        """
+        return device.type == "cpu"
+
+
+def fits_on(device: torch.device, *tensors: Tensor | None) -> bool:
+    """Whether ``tensors`` may live on the accelerator ``device`` (under :func:`igm.limits.device_data_budget`)."""
+    from igm.limits import device_data_budget
+
+    size = sum(t.numel() * t.element_size() for t in tensors if t is not None)
+    return size <= device_data_budget(device)
+
 
 class ShuffledStream(BatchStream):
     """Batches from in-memory tensors: a fresh seeded permutation per epoch, last partial batch dropped.
@@ -126,7 +142,16 @@ class ShuffledStream(BatchStream):
         self.rng = torch.Generator().manual_seed(seed)
         self.epoch = 0
         self.pos = 0
-        self.order = self._new_order()
+        self.order = self._new_order()  # on the CPU, drawn by self.rng: the saved position
+        self._order_on = self.order  # the same indices where the data lives
+
+    def to_device(self, device: torch.device) -> bool:
+        if device.type != "cpu" and not fits_on(device, self.x, self.y):
+            return False
+        self.x = self.x.to(device)
+        self.y = None if self.y is None else self.y.to(device)
+        self._order_on = self.order.to(device)
+        return True
 
     def _new_order(self) -> Tensor:
         perm = torch.randperm(self.x.shape[0], generator=self.rng)
@@ -136,7 +161,8 @@ class ShuffledStream(BatchStream):
     def __next__(self) -> Batch:
         if self.pos + self.batch_size > self.order.shape[0]:
             self.order, self.pos, self.epoch = self._new_order(), 0, self.epoch + 1
-        idx = self.order[self.pos : self.pos + self.batch_size]
+            self._order_on = self.order.to(self.x.device)  # one copy per epoch, none per batch
+        idx = self._order_on[self.pos : self.pos + self.batch_size]
         self.pos += self.batch_size
         return self.x.index_select(0, idx), (None if self.y is None else self.y.index_select(0, idx))
 
@@ -150,6 +176,7 @@ class ShuffledStream(BatchStream):
     def load_state_dict(self, state: dict[str, Tensor]) -> None:
         self.rng.set_state(state["rng"])
         self.order = state["order"].clone()
+        self._order_on = self.order.to(self.x.device)
         self.epoch, self.pos = (int(v) for v in state["position"])
 
 

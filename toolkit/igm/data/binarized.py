@@ -33,6 +33,14 @@ class BinarizedStream(BatchStream):
         self.inner = inner
         self.rng = torch.Generator().manual_seed((seed + 1) * BITS_OFFSET + rank)
 
+    def to_device(self, device: torch.device) -> bool:
+        """With the intensities on ``device``, the bits are drawn there too, by a generator of that device."""
+        if device.type == "cpu" or not self.inner.to_device(device):
+            return device.type == "cpu"
+        state = self.rng.initial_seed()
+        self.rng = torch.Generator(device=device).manual_seed(state)
+        return True
+
     def __next__(self) -> Batch:
         x, y = next(self.inner)
         return binarize(x, self.rng), y

@@ -23,7 +23,7 @@ import torch
 from einops import rearrange
 from torch import Tensor
 
-from igm.data.base import Batch, BatchStream, DataInfo, DataSource, TensorSource, spec_name
+from igm.data.base import Batch, BatchStream, DataInfo, DataSource, TensorSource, fits_on, spec_name
 from igm.data.files import read_npz, require_arrays
 from igm.errors import DataError
 
@@ -153,8 +153,15 @@ class StackedStream(BatchStream):
         self.rng = torch.Generator().manual_seed(stream_seed(seed, rank, world_size))
 
     def __next__(self) -> Batch:
-        idx = torch.randint(self.x.shape[0], (3, self.batch_size), generator=self.rng)  # (3, B)
-        return stack_digits(self.x, self.y, idx)
+        idx = torch.randint(self.x.shape[0], (3, self.batch_size), generator=self.rng)  # (3, B), drawn on the CPU
+        return stack_digits(self.x, self.y, idx.to(self.x.device, non_blocking=True))
+
+    def to_device(self, device: torch.device) -> bool:
+        """The digits live on ``device`` and are stacked there; only the indices (3 x B) travel per batch."""
+        if device.type != "cpu" and not fits_on(device, self.x, self.y):
+            return False
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        return True
 
     def state_dict(self) -> dict[str, Tensor]:
         return {"rng": self.rng.get_state()}
