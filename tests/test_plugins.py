@@ -212,15 +212,54 @@ def test_taken_name_is_an_error_of_the_late_plugin_and_the_original_stays():
     assert registry.get("divergences", "jsd") is BUILTIN_DIVERGENCES["jsd"]
 
 
-def test_taken_name_between_two_plugins_names_the_first_one():
-    first, second = make_everything_plugin("twice"), make_everything_plugin("twice")
+def test_a_name_two_plugins_register_goes_to_neither_whatever_their_order():
     registry = get_registry()
-    with plugin(first, "first-plugin") as info_first, plugin(second, "second-plugin") as info_second:
-        assert info_first.error is None
-        assert "'twice-gan'" in info_second.error and "'first-plugin'" in info_second.error
+    for order in (("first-plugin", "second-plugin"), ("second-plugin", "first-plugin")):
+        made = {name: make_everything_plugin("twice") for name in order}
+        with plugin(made[order[0]], order[0]) as info_a, plugin(made[order[1]], order[1]) as info_b:
+            for info, other in ((info_a, order[1]), (info_b, order[0])):
+                assert "'twice-gan'" in info.error and f"'{other}'" in info.error and "neither is used" in info.error
+                assert ("models", "twice-gan") not in info.registered
+            with pytest.raises(UnknownNameError, match=r"model 'twice-gan' is registered by plugins .* igm uses neither"):
+                registry.get("models", "twice-gan")
+        with pytest.raises(UnknownNameError):
+            registry.get("models", "twice-gan")
+
+
+def test_the_survivor_of_a_clash_gets_the_name_back_when_the_other_goes():
+    registry = get_registry()
+    first = make_everything_plugin("twice")
+    with plugin(first, "first-plugin") as info:
+        with plugin(make_everything_plugin("twice"), "second-plugin"):
+            with pytest.raises(UnknownNameError):
+                registry.get("models", "twice-gan")
+        assert info.error is None and ("models", "twice-gan") in info.registered
         assert registry.get("models", "twice-gan") is first.components["models"][1]
-    with pytest.raises(UnknownNameError):
-        registry.get("models", "twice-gan")
+
+
+def test_a_bundled_family_keeps_its_name_even_against_a_plugin_that_loads_first(tmp_path, fake_dist, monkeypatch):
+    """An 'ali' plugin (loaded before 'gan' alphabetically) registering 'gan' cannot change what gan trains."""
+    fake_dist(tmp_path, "ali", "igm-ali", "1.0", "igm_ali_fake", """
+        import igm
+        from igm.models import AdversarialModel
+
+        class ALI(AdversarialModel):
+            \"\"\"Not the GAN.\"\"\"
+            name = "gan"
+
+        @igm.hookimpl
+        def register_models(register):
+            register("gan", ALI)
+    """)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from igm.registry import Registry, load_plugins
+
+    registry = Registry(load_plugins())
+    gan = registry.component("models", "gan")
+    assert gan.plugin.dist == "igm-gan" and gan.obj.__module__ == "igm_gan"
+    ali = registry.plugins.infos["ali"]
+    assert "model name 'gan' is already taken by bundled plugin 'gan' (igm-gan), which keeps it" in ali.error
+    assert registry.plugins.infos["gan"].error is None
 
 
 def test_a_raising_hook_is_recorded_and_other_plugins_keep_working():

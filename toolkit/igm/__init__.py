@@ -14,9 +14,13 @@ Building blocks for plugin authors: ``igm.hookimpl``, ``Model``, ``AdversarialMo
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from igm.hookspecs import hookimpl
+
+# deterministic cuBLAS for exact resume on CUDA (read when CUDA starts, so set before torch does)
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 __version__ = "0.1.0"
 

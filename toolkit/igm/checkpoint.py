@@ -219,6 +219,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     try:
         model_cls = get_registry().get("models", name)
     except UnknownNameError as exc:
+        if len(get_registry().claims.get(("models", name), [])) > 1:  # two plugins claim it: none is installing
+            raise CheckpointError(f"{path} needs model '{name}': {exc}") from None
         raise CheckpointError(
             f"{path} needs model '{name}' from {plugin}, which is not available ({exc}): pip install {plugin}"
         ) from None

@@ -25,6 +25,11 @@ from igm.errors import did_you_mean
 
 GROUP = "igm"
 CORE = "igm"
+# distributions shipped with igm: a name one of them registers stays theirs whatever else is installed
+BUNDLED = frozenset(
+    {"igm-toolkit", "igm-gan", "igm-cgan", "igm-iwgan", "igm-gan-si", "igm-sig", "igm-mmd", "igm-rbm", "igm-vae",
+     "igm-aavae", "igm-ebm", "igm-dbn"}
+)
 
 
 @dataclass

@@ -141,6 +141,8 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress and self.main
         self.device = resolve_device(self.run.device, self.dist.local_rank)
+        if self.device.type == "cuda":
+            deterministic_cuda()
         self.model.to(self.device).train()
         self.plan_note = model.plan(self.run.steps)  # schedules that are shares of the run; a short-run note
         self.players = model.players()
@@ -566,6 +568,17 @@ def run_record(run: RunConfig) -> dict[str, Any]:
     """The run settings that shape the trained tensors, which a resumed run must keep."""
     return {"batch_size": run.batch_size, "seed": run.seed, "lr_decay": run.lr_decay, "precision": run.precision,
             "compile": run.compile}
+
+
+def deterministic_cuda() -> None:
+    """Deterministic cuDNN and cuBLAS choices, so that a resumed CUDA run repeats an unbroken one.
+
+    Ops that PyTorch has no deterministic kernel for warn once instead of failing. The cuBLAS
+    workspace setting only takes effect when it is set before CUDA starts (igm sets it at import).
+    """
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def place_stream(stream: Any, device: torch.device) -> bool:
