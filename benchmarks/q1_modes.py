@@ -11,6 +11,7 @@ rule beside it; KL(P_g || uniform)). Records the step budget and the wall time o
 
 Network settings:
 
+* ``defaults``: none set: each family's own defaults, exactly as ``igm fit`` builds them (Q0);
 * ``sig-paper``: generator 2x100 ReLU from 10-d noise; discriminator one hidden layer of 100;
 * ``pacgan``: generator 4x400 ReLU + BatchNorm from 2-d noise; discriminator 3 maxout layers
   of 200 units with 5 pieces (no packing: the same critic sees single samples).
@@ -43,10 +44,12 @@ JSON_FILE = RESULTS / "q1_modes.json"
 TABLE_FILE = RESULTS / "q1_modes.md"
 
 SETTINGS: dict[str, dict[str, str]] = {
+    "defaults": {},  # the family's own networks: what `igm fit FAMILY --data grid25` builds (Q0)
     "sig-paper": {"g_hidden": "100,100", "latent_dim": "10", "g_batchnorm": "false"},
     "pacgan": {"g_hidden": "400,400,400,400", "latent_dim": "2", "g_batchnorm": "true"},
 }
 CRITIC_SETTINGS: dict[str, dict[str, str]] = {
+    "defaults": {},
     "sig-paper": {"d_hidden": "100", "d_activation": "relu"},
     "pacgan": {"d_hidden": "200,200,200", "d_activation": "maxout", "maxout_pieces": "5"},
 }

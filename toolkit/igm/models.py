@@ -206,6 +206,7 @@ class AdversarialConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     critic_steps: int = 1  # critic steps per generator step
+    d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
     r1_weight: float = 0.0  # jsd/kl: R1 penalty (γ) on the critic's gradient at the data; 0: none
     ema: float = 0.0  # decay of an exponential moving average of the generator's weights, sampled by users; 0: none
 
@@ -378,6 +379,7 @@ class AdversarialModel(Model):
             activation=c.d_activation,
             maxout_pieces=c.maxout_pieces,
             num_classes=self.num_classes,
+            spectral_norm=c.d_spectral_norm,
         )
 
     @classmethod

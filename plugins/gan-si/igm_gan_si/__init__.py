@@ -17,9 +17,10 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
 
 * ``sigma``: the mixture bandwidth; 0 means the data's component std when the source declares
   one (2-D mixtures), else 0.1.
-* ``sigma_start`` / ``anneal_share`` / ``anneal_steps``: as in the sig family, the bandwidth of
-  the loss starts wide and decays geometrically to ``sigma`` over the first fifth of the run's
-  steps (``anneal_share``), or over ``anneal_steps`` when set; a step counter buffer and the
+* ``sigma_start`` / ``anneal_share`` / ``anneal_max`` / ``anneal_steps``: as in the sig family,
+  the bandwidth of the loss starts wide and decays geometrically to ``sigma`` over the first half
+  of the run's steps (``anneal_share``) but at most 8,000 (``anneal_max``), or over
+  ``anneal_steps`` when set; a step counter buffer and the
   run's length from the trainer (:meth:`igm.Model.plan`) keep resume exact.
 * ``lam``: the weight λ; none (the default) means 10 for points and 1 for images. ``lam_auto=true``
   instead measures both terms on the first generator
@@ -62,7 +63,7 @@ from torch import Tensor
 
 import igm
 from igm.data import DataInfo
-from igm.divergences.sig import anneal_length, annealed_sigma, sig_loss
+from igm.divergences.sig import planned_sigma, sig_loss
 from igm.errors import ConfigError
 from igm.models import AdversarialConfig, AdversarialModel, short_run_note
 
@@ -82,8 +83,9 @@ class GANSIConfig(AdversarialConfig):
     lam_auto: bool = False  # set λ on the first batch so that both terms start on the same scale
     sigma: float = 0.0  # mixture bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed geometrically to sigma; 0: none
-    anneal_share: float = 0.2  # share of the run's steps over which sigma_start decays to sigma
-    anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run
+    anneal_share: float = 0.5  # share of the run's steps over which sigma_start decays to sigma
+    anneal_max: int = 8000  # at most this many steps of it (0: no cap)
+    anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
     M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 1024 for points, the batch for images
     lr_g: float = 0.0  # 0: 1e-3 for images; for points 3e-3, or 1e-3 when sigma < 0.05
     lr_d: float = 1e-3
@@ -98,8 +100,8 @@ class GANSIConfig(AdversarialConfig):
             raise ConfigError(f"M must be >= 0 (0: 1024 for points, the batch size for images), got {self.M}")
         if self.lr_g < 0:
             raise ConfigError(f"lr_g must be > 0 (or 0 for the default), got {self.lr_g}")
-        if self.anneal_steps < 0 or not 0 < self.anneal_share <= 1:
-            raise ConfigError("anneal_steps must be >= 0 (0: anneal_share of the run) and anneal_share in (0, 1]")
+        if self.anneal_steps < 0 or self.anneal_max < 0 or not 0 < self.anneal_share <= 1:
+            raise ConfigError("anneal_steps and anneal_max must be >= 0 and anneal_share in (0, 1]")
 
 
 def default_sigma(data: DataInfo) -> float:
@@ -132,8 +134,7 @@ class GANSI(AdversarialModel):
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # generator steps taken
 
     def current_sigma(self) -> float:
-        c = self.config
-        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, anneal_length(c.anneal_steps, c.anneal_share, self.run_steps))
+        return planned_sigma(self.config, int(self.step), self.run_steps)
 
     def plan(self, steps: int) -> str | None:
         super().plan(steps)

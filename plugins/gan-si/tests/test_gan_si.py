@@ -121,11 +121,11 @@ def test_negative_settings_are_refused(key):
 
 
 def test_anneal_is_a_share_of_the_run_the_trainer_plans():
-    """Known answers: σ_start 1 → σ 0.04 over a fifth of a 1,000-step run: 1 at step 0, 0.2 at 100, 0.04 at the end."""
+    """Known answers: σ_start 1 → σ 0.04 over half of a 1,000-step run: 1 at step 0, 0.2 at 250, 0.04 at the end."""
     data = toy_points()
     model = build_model("gan-si", data.info, {"sigma": "0.04", "sigma_start": "1.0"})
     assert "tuned for" in model.plan(1000)
-    for step, sigma in ((0, 1.0), (100, 0.2), (1000, 0.04)):
+    for step, sigma in ((0, 1.0), (250, 0.2), (1000, 0.04)):
         model.step.fill_(step)
         assert model.current_sigma() == pytest.approx(sigma)
     assert model.plan(model.run_defaults(data.info)["steps"]) is None

@@ -77,3 +77,14 @@ def test_ema_generator_is_sampled_saved_and_averages_the_trained_one(tmp_path):
         torch.testing.assert_close(avg, 0.5 * old + 0.5 * now)
     plain = build_model("gan", data.info)
     assert plain.generator is plain.trained and not any(k.startswith("online.") for k in plain.state_dict())
+
+
+def test_spectral_norm_critic_has_unit_spectral_norm_layers():
+    model = build_model("gan", toy_points().info, {"d_spectral_norm": "true", "d_hidden": "32,32"})
+    model.train()
+    for _ in range(30):  # power iterations converge on the largest singular value
+        model.critic(torch.randn(4, 2))
+    linears = [m for m in model.critic.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    for layer in linears:
+        assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2) == pytest.approx(1.0, rel=1e-2)

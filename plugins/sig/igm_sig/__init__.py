@@ -19,9 +19,10 @@ Settings (``igm fit sig --data grid25`` with no option runs the tuned one):
 * ``sigma`` (Gaussian bandwidth): 0 means the data's own component std when the source
   declares one (2-D mixtures: 0.05 on grid25, 0.01 on ring8), else 0.1. Samples are
   ``θ + σ·ε``, so σ larger than the data's spread blurs every sample.
-* ``sigma_start`` / ``anneal_share`` / ``anneal_steps``: the bandwidth used in the loss starts at
-  ``sigma_start`` and decays geometrically to ``sigma`` over the first ``anneal_share`` (a fifth)
-  of the run's steps, or over ``anneal_steps`` generator steps when that is set (a wide kernel
+* ``sigma_start`` / ``anneal_share`` / ``anneal_max`` / ``anneal_steps``: the bandwidth used in
+  the loss starts at ``sigma_start`` and decays geometrically to ``sigma`` over the first
+  ``anneal_share`` (half) of the run's steps but at most ``anneal_max`` (8,000) of them, or over
+  ``anneal_steps`` generator steps when that is set (a wide kernel
   first, so that θ's far from every data point still receive gradient and travel to a mode;
   then the kernel sharpens and the θ's settle on the modes). The step counter is a buffer of
   the model, saved in checkpoints, and the run's length comes from the trainer
@@ -46,7 +47,7 @@ from torch import Tensor
 import igm
 from igm.data import DataInfo
 from igm.data.base import Batch
-from igm.divergences.sig import anneal_length, annealed_sigma, sig_loss
+from igm.divergences.sig import annealed_sigma, planned_sigma, sig_loss
 from igm.errors import ConfigError
 from igm.generators import BernoulliLikelihood, GaussianLikelihood, SemiImplicitGenerator
 from igm.models import GeneratorConfig, Model, Player, generator_net, resolve_network, short_run_note
@@ -64,8 +65,9 @@ class SIGConfig(GeneratorConfig):
     likelihood: Literal["auto", "gaussian", "bernoulli"] = "auto"
     sigma: float = 0.0  # Gaussian bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed to sigma; 0: no annealing
-    anneal_share: float = 0.2  # share of the run's steps over which sigma_start decays to sigma
-    anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run
+    anneal_share: float = 0.5  # share of the run's steps over which sigma_start decays to sigma
+    anneal_max: int = 8000  # at most this many steps of it (0: no cap)
+    anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
     M: int = 1024  # θ draws per step; 0: the batch size
     lr_g: float = 0.0  # 0: 3e-3, or 1e-3 when sigma < 0.05 (a sharp kernel is unstable at 3e-3)
 
@@ -73,8 +75,8 @@ class SIGConfig(GeneratorConfig):
         super().__post_init__()
         if self.sigma < 0 or self.sigma_start < 0:
             raise ConfigError("sigma and sigma_start must be positive (or 0 for the default)")
-        if self.M < 0 or self.anneal_steps < 0 or self.lr_g < 0:
-            raise ConfigError("M, anneal_steps and lr_g must be 0 (the default) or positive")
+        if self.M < 0 or self.anneal_steps < 0 or self.anneal_max < 0 or self.lr_g < 0:
+            raise ConfigError("M, anneal_steps, anneal_max and lr_g must be 0 (the default) or positive")
         if not 0 < self.anneal_share <= 1:
             raise ConfigError(f"anneal_share must lie in (0, 1], got {self.anneal_share}")
 
@@ -118,8 +120,7 @@ class SIG(Model):
         return [Player("generator", list(self.generator.parameters()), lr=c.lr_g, betas=(c.beta1, c.beta2))]
 
     def current_sigma(self) -> float:
-        c = self.config
-        return annealed_sigma(int(self.step), c.sigma, c.sigma_start, anneal_length(c.anneal_steps, c.anneal_share, self.run_steps))
+        return planned_sigma(self.config, int(self.step), self.run_steps)
 
     def plan(self, steps: int) -> str | None:
         super().plan(steps)

@@ -72,15 +72,18 @@ def test_default_learning_rate_follows_the_bandwidth():
 
 
 def test_anneal_is_a_share_of_the_run_the_trainer_plans():
-    """Known answers: σ_start 1 → σ 0.04 over a fifth of a 1,000-step run, so 1 at step 0, 0.2 at 100, 0.04 from 200 on."""
+    """Known answers: σ_start 1 → σ 0.04 over half of a 1,000-step run: 1 at step 0, 0.2 at 250, 0.04 from 500 on."""
     data = toy_points()
     model = build_model("sig", data.info, {"sigma": "0.04", "sigma_start": "1.0"})
     assert model.plan(1000) is not None  # shorter than the tuned budget: one line to print
-    for step, sigma in ((0, 1.0), (100, 0.2), (200, 0.04), (1000, 0.04)):
+    for step, sigma in ((0, 1.0), (250, 0.2), (500, 0.04), (1000, 0.04)):
         model.step.fill_(step)
         assert model.current_sigma() == pytest.approx(sigma)
     model.plan(50)  # the same step in a shorter run is further along its anneal
-    model.step.fill_(5)
+    model.step.fill_(12)
+    assert model.current_sigma() == pytest.approx(1.0 * 0.04 ** (12 / 25))
+    model.plan(100_000)  # half of a long run is capped at anneal_max = 8,000 steps
+    model.step.fill_(4000)
     assert model.current_sigma() == pytest.approx(0.2)
     assert model.plan(model.run_defaults(data.info)["steps"]) is None  # the tuned budget: nothing to say
 
@@ -93,4 +96,4 @@ def test_trainer_plans_the_model_with_the_run_length(tmp_path):
     trainer = Trainer(model, data, RunConfig(steps=10, batch_size=8, device="cpu"), None, progress=False)
     assert model.run_steps == 10 and trainer.plan_note.startswith("note: sig on ")
     trainer.fit()
-    assert model.current_sigma() == pytest.approx(0.04)  # the anneal ended within the run (2 of its 10 steps)
+    assert model.current_sigma() == pytest.approx(0.04)  # the anneal ended within the run (5 of its 10 steps)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -86,9 +86,20 @@ def annealed_sigma(step: int, sigma: float, sigma_start: float = 0.0, anneal_ste
     return sigma_start * (sigma / sigma_start) ** (step / anneal_steps)
 
 
-def anneal_length(anneal_steps: int, anneal_share: float, run_steps: int) -> int:
-    """Steps of a bandwidth anneal: ``anneal_steps`` when set, else ``anneal_share`` of the run's ``run_steps``."""
-    return anneal_steps or max(1, round(anneal_share * run_steps))
+def anneal_length(anneal_steps: int, anneal_share: float, run_steps: int, anneal_max: int = 0) -> int:
+    """Steps of a bandwidth anneal: ``anneal_steps`` when set, else ``anneal_share`` of the run's
+    ``run_steps``, at most ``anneal_max`` of them (0: no cap)."""
+    if anneal_steps:
+        return anneal_steps
+    length = max(1, round(anneal_share * run_steps))
+    return min(length, anneal_max) if anneal_max else length
+
+
+def planned_sigma(config: Any, step: int, run_steps: int) -> float:
+    """The bandwidth at ``step`` of a ``run_steps`` run for a config with the fields ``sigma``,
+    ``sigma_start``, ``anneal_steps``, ``anneal_share`` and ``anneal_max`` (the sig and gan-si families)."""
+    length = anneal_length(config.anneal_steps, config.anneal_share, run_steps, config.anneal_max)
+    return annealed_sigma(step, config.sigma, config.sigma_start, length)
 
 
 @dataclass

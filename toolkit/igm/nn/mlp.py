@@ -115,6 +115,8 @@ class MLP(nn.Module):
         maxout_pieces: pieces per maxout unit when ``activation == "maxout"``.
         num_classes: when set, the network is conditional and ``forward`` needs labels.
         out_activation: None | "tanh" | "sigmoid", applied to the output.
+        spectral_norm: normalise every linear layer's weight by its spectral norm (Miyato et al.,
+            2018), which bounds the network's Lipschitz constant; meant for critics.
     """
 
     def __init__(
@@ -127,6 +129,7 @@ class MLP(nn.Module):
         maxout_pieces: int = 5,
         num_classes: int | None = None,
         out_activation: str | None = None,
+        spectral_norm: bool = False,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -157,6 +160,10 @@ class MLP(nn.Module):
         layers.append(nn.Linear(width, out_features))  # (N, w) -> (N, prod(out_shape))
         layers.append(make_out_activation(out_activation))
         self.net = nn.Sequential(*layers)
+        if spectral_norm:  # every weight divided by its largest singular value (one power iteration per call)
+            for layer in self.net.modules():
+                if isinstance(layer, nn.Linear):
+                    nn.utils.parametrizations.spectral_norm(layer)
 
         # reshapes only where the shapes need them (a flat vector in and out needs none: no per-call cost)
         self._flatten_in = len(self.in_shape) != 1
