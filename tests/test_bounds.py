@@ -20,15 +20,10 @@ from igm.bounds import HasLikelihoodBound
 from igm.data.base import DataInfo, TensorSource
 from igm.errors import ConfigError
 from igm.metrics.likelihood import TestNLL
-from igm.testing import threads
 from igm.vae import VariationalConfig, VariationalModel
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks: one torch thread is faster, above all on a busy machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
 def tiny_model(likelihood: str = "bernoulli", seed: int = 0, **kw) -> VariationalModel:

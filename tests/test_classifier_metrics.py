@@ -22,14 +22,9 @@ from igm.metrics import BUILTIN_METRICS
 from igm.metrics import classifier as clf
 from igm.metrics.classifier import frechet_distance, inception_score, stacked_modes, stacked_scores
 from igm.models import EmptyConfig, Model
-from igm.testing import threads
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks: one torch thread is faster, above all on a busy machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
 @pytest.fixture(scope="module")

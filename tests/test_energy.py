@@ -22,14 +22,9 @@ from igm.energy import (
     schedule,
     stacked_free_energy_difference,
 )
-from igm.testing import threads
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matrices: one thread is faster, and much faster on a loaded machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
 def random_rbm(v: int, h: int, seed: int, scale: float = 1.0, visible: str = "bernoulli") -> RBMParams:

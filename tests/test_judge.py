@@ -13,14 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from igm.metrics.judge import JudgeConfig, cache_dir, data_hash, judge_key, mnist_judge
-from igm.testing import threads
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks: one torch thread is faster, above all on a busy machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 TINY = JudgeConfig(epochs=1, batch_size=64, max_train=256)
 

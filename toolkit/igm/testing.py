@@ -10,9 +10,15 @@
 :func:`check_model` builds the model from its default config on small data, trains a few
 steps (every loss finite, every player's parameters move), checks samples (shape, finite,
 inside the data's value range), round-trips a checkpoint bit-exactly through ``igm.load``
-and checks that config overrides reach the model and that an unknown key is refused.
-Each check is also a function of its own. :func:`plugin` registers an inline plugin for the
-duration of a ``with`` block.
+and checks that config overrides reach the model, change what it trains, and that an unknown
+key is refused. The model trained and saved is the one built with the overrides. Each check is
+also a function of its own (:func:`check_trains`, :func:`check_samples`,
+:func:`check_checkpoint_roundtrip`, :func:`check_overrides`). :func:`plugin` registers an
+inline plugin for the duration of a ``with`` block.
+
+This module is also a pytest plugin (entry point ``pytest11`` ``igm``), loaded in any test run
+where igm is installed: the fixtures ``one_thread`` (``@pytest.mark.usefixtures("one_thread")``
+or ``pytestmark``), ``points``, ``images`` and ``inline_plugin``.
 """
 
 from __future__ import annotations
@@ -112,13 +118,27 @@ def check_checkpoint_roundtrip(model: Model, path: Path) -> Model:
     return loaded
 
 
-def check_overrides(name: str, data: DataInfo, overrides: dict[str, str]) -> None:
-    """``--set``-style string overrides reach the built model; an unknown key is refused."""
+def check_overrides(name: str, data: DataSource, overrides: dict[str, str], steps: int = 2) -> None:
+    """``--set``-style string overrides reach the model and change what it does; an unknown key is refused.
+
+    The model built with ``overrides`` and the default one (same seed) train ``steps`` steps on
+    ``data``: their tensors must differ, so a setting that is parsed but ignored fails here.
+    """
     cls = get_registry().get("models", name)
-    model = build_model(name, data, overrides)
     expected = cfg.build(cls.Config, overrides)
+    model = build_model(name, data.info, overrides)
     for key in overrides:
         assert getattr(model.config, key) == getattr(expected, key), f"override {key} did not apply"
+    trained = []
+    for built in (build_model(name, data.info), model):
+        run = RunConfig(steps=steps, batch_size=16, log_every=steps, sample_every=0, checkpoint_every=0, device="cpu")
+        Trainer(built, data, run, None, progress=False).fit()
+        trained.append(built.state_dict())
+    default, overridden = trained
+    same = default.keys() == overridden.keys() and all(
+        default[k].shape == overridden[k].shape and torch.equal(default[k], overridden[k]) for k in default
+    )
+    assert not same, f"overrides {overrides} changed nothing the model does"
     try:
         cfg.build(cls.Config, {"no_such_key_xyz": "1"})
     except ConfigError:
@@ -128,14 +148,14 @@ def check_overrides(name: str, data: DataInfo, overrides: dict[str, str]) -> Non
 
 
 def check_model(name: str, data: DataSource, tmp_path: Path, overrides: dict[str, str] | None = None, steps: int = 3) -> Model:
-    """The whole contract for model ``name`` on ``data`` (see the module docstring)."""
-    model = build_model(name, data.info)
+    """The whole contract for model ``name`` on ``data`` (see the module docstring), with ``overrides`` applied."""
+    model = build_model(name, data.info, overrides)
     assert model.players(), "a model must declare at least one player"
     check_trains(model, data, tmp_path / "run", steps=steps)
     check_samples(model)
     check_checkpoint_roundtrip(model, tmp_path / "roundtrip.safetensors")
     if overrides:
-        check_overrides(name, data.info, overrides)
+        check_overrides(name, data, overrides)
     return model
 
 
@@ -158,3 +178,34 @@ def plugin(obj: Any, name: str = "inline-test-plugin") -> Iterator[Any]:
         yield info
     finally:
         remove_plugin(name)
+
+
+# ---- pytest plugin (entry point pytest11 "igm"): fixtures every family's tests share ----------
+
+try:
+    import pytest
+except ImportError:  # igm.testing without pytest: the functions above still work
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+
+    @pytest.fixture
+    def one_thread() -> Iterator[None]:
+        """One torch thread for the test: small networks run faster so, above all on a busy machine."""
+        with threads(1):
+            yield
+
+    @pytest.fixture
+    def points() -> TensorSource:
+        """:func:`toy_points`: 512 labelled points of a 4-component mixture."""
+        return toy_points()
+
+    @pytest.fixture
+    def images() -> TensorSource:
+        """:func:`toy_images`: 64 labelled 8x8 images in [0, 1]."""
+        return toy_images()
+
+    @pytest.fixture
+    def inline_plugin() -> Any:
+        """:func:`plugin`, for registering a plugin defined in the test: ``with inline_plugin(obj, "name"):``."""
+        return plugin

@@ -8,14 +8,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from igm.data import open_data
-from igm.testing import build_model, check_model, threads, toy_images, toy_points
+from igm.testing import build_model, check_model, toy_images, toy_points
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks: one torch thread is faster, above all on a busy machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
 def test_contract_on_binarized_digits(tmp_path):

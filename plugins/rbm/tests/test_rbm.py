@@ -12,15 +12,11 @@ from igm import checkpoint
 from igm.data import open_data
 from igm.energy import free_energy, gibbs
 from igm.errors import ConfigError
-from igm.testing import build_model, check_checkpoint_roundtrip, check_model, check_samples, check_trains, threads, toy_points
+from igm.testing import build_model, check_checkpoint_roundtrip, check_model, check_samples, check_trains, toy_points
 from igm.trainer import RunConfig, Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small matrices: one thread is faster, and much faster on a loaded machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +27,7 @@ def digits():
 def test_contract_on_binarized_digits(tmp_path, digits):
     model = check_model("rbm", digits, tmp_path, overrides={"hidden": "16", "cd_k": "3", "persistent": "true"})
     assert model.config.visible == "bernoulli" and model.config.lr == 0.1
-    assert model.generator.W.shape == (500, 64)
+    assert model.generator.W.shape == (16, 64) and model.config.persistent and model.config.cd_k == 3  # what was asked
 
 
 def test_pcd_contract_and_chains_in_the_checkpoint(tmp_path, digits):

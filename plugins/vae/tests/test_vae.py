@@ -9,15 +9,11 @@ from typer.testing import CliRunner
 from igm import bounds
 from igm.cli import app
 from igm.data import open_data
-from igm.testing import build_model, check_model, threads, toy_images, toy_points
+from igm.testing import build_model, check_model, toy_images, toy_points
 from igm.trainer import RunConfig, Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks: one torch thread is faster, above all on a busy machine."""
-    with threads(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
 def test_contract_on_points_gaussian_iwae(tmp_path):
@@ -27,8 +23,8 @@ def test_contract_on_points_gaussian_iwae(tmp_path):
 
 
 def test_contract_on_images_uses_the_conv_pair_and_bernoulli(tmp_path):
-    model = check_model("vae", toy_images(), tmp_path, overrides={"network": "mlp", "conditional": "true"})
-    assert model.config.likelihood == "bernoulli" and model.config.network == "conv"
+    model = check_model("vae", toy_images(), tmp_path, overrides={"conditional": "true"})
+    assert model.config.likelihood == "bernoulli" and model.config.network == "conv" and model.config.conditional
     assert model.config.activation == "tanh" and model.config.hidden == (200, 200)
 
 
