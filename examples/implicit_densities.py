@@ -26,10 +26,8 @@ import numpy as np
 import torch
 
 from demo_plot import side_by_side, titled
-from igm.data import open_data
-from igm.images import histogram
+from igm import RunConfig, Trainer, histogram, open_data
 from igm.testing import build_model
-from igm.trainer import RunConfig, Trainer
 
 
 def lognormal_pdf(x: np.ndarray) -> np.ndarray:

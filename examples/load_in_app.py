@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 import igm
-from igm.images import save_samples
+from igm import save_samples
 
 
 def sample_checkpoint(path: str, n: int, device: str = "cpu", seed: int = 0, label: int | None = None) -> tuple[igm.Model, torch.Tensor]:

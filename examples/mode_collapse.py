@@ -25,11 +25,8 @@ import sys
 import torch
 
 from demo_plot import side_by_side, titled
-from igm.data import open_data
-from igm.images import scatter
-from igm.registry import get_registry
+from igm import RunConfig, Trainer, get_registry, open_data, scatter
 from igm.testing import build_model
-from igm.trainer import RunConfig, Trainer
 
 
 def train_and_score(name: str, steps: int, seed: int) -> tuple[torch.Tensor, dict]:

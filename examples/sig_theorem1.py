@@ -31,7 +31,7 @@ import sys
 import torch
 
 from demo_plot import COLORS, Series, plot, titled
-from igm.divergences import sig_loss
+from igm import sig_loss
 
 MEANS = torch.tensor([-10.0, 0.0, 10.0])
 STD, N, M = 0.5, 3000, 20

@@ -1,14 +1,35 @@
 """igm: implicit and semi-implicit generative models, as plugins on one core.
 
-The public API (loaded lazily, so ``import igm`` and ``igm --help`` stay fast)::
+This module is the public API, for applications and plugin authors alike (loaded lazily, so
+``import igm`` and ``igm --help`` stay fast). Plugins import from ``igm`` and, for their tests,
+``igm.testing`` — nothing deeper (``tests/test_plugin_surface.py`` enforces it)::
 
     import igm
     model = igm.load("runs/gan/model.safetensors")   # rebuild through the registry
     x = model.generator.sample(64)                    # (64, *event_shape)
 
-Building blocks for plugin authors: ``igm.hookimpl``, ``Model``, ``AdversarialModel``,
-``Player``, ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``, ``Divergence``,
-``DataSource``, ``DataInfo``, ``Metric``, ``Trainer``, ``RunConfig``.
+The names, by what they are for (docs/plugins.md documents each):
+
+- plugins: ``hookimpl``, ``get_registry``;
+- models: ``Model``, ``Player``, ``EmptyConfig``, the adversarial recipe ``AdversarialModel`` /
+  ``AdversarialConfig``, the generator recipe ``GeneratorConfig`` with ``resolve_network`` and
+  ``generator_net``, the variational recipe ``VariationalModel`` / ``VariationalConfig``,
+  ``short_run_note``;
+- networks (``igm.nn``'s shared backbones): ``MLP``, ``DCGANGenerator``, ``DCGANDiscriminator``,
+  ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
+- generators: ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``,
+  ``GaussianLikelihood``, ``BernoulliLikelihood``, ``randn``;
+- divergences: ``Divergence``, ``Critic``, ``critic_logits``, ``JSD``, ``MMD``, ``sig_loss``,
+  ``annealed_sigma``, ``planned_sigma``, ``flatten_events``;
+- likelihood bounds: ``iw_bound``, ``elbo_estimate``, ``log_mean_exp``;
+- energy-based models: ``RBMParams``, ``free_energy``, ``bernoulli``, ``gibbs``, ``hidden_input``,
+  ``sample_hidden``, ``sample_visible``, ``stacked_free_energy_difference``, ``ais_log_partition``,
+  ``Bits``;
+- data: ``DataSource``, ``DataInfo``, ``TensorSource``, ``BatchStream``, ``Batch``, ``open_data``;
+- metrics: ``Metric``; pictures: ``save_samples``, ``scatter``, ``histogram``;
+- training and checkpoints: ``Trainer``, ``RunConfig``, ``load``, ``save``, ``read_metadata``;
+- errors and limits: ``IgmError``, ``ConfigError``, ``DataError``, ``CheckpointError``,
+  ``TrainingError``, ``check_allocation``.
 """
 
 from __future__ import annotations
@@ -25,27 +46,84 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load": "igm.checkpoint",
-    "save": "igm.checkpoint",
+    # plugins
+    "get_registry": "igm.registry",
+    # models and recipes
     "Model": "igm.models",
+    "Player": "igm.models",
+    "EmptyConfig": "igm.models",
     "AdversarialModel": "igm.models",
     "AdversarialConfig": "igm.models",
-    "Player": "igm.models",
+    "GeneratorConfig": "igm.models",
+    "resolve_network": "igm.models",
+    "generator_net": "igm.models",
+    "short_run_note": "igm.models",
+    "VariationalModel": "igm.vae",
+    "VariationalConfig": "igm.vae",
+    # networks
+    "MLP": "igm.nn",
+    "DCGANGenerator": "igm.nn",
+    "DCGANDiscriminator": "igm.nn",
+    "ConvEncoder": "igm.nn",
+    "ConvDecoder": "igm.nn",
+    "one_hot": "igm.nn",
+    # generators
     "Generator": "igm.generators",
     "ImplicitGenerator": "igm.generators",
     "SemiImplicitGenerator": "igm.generators",
     "GaussianLikelihood": "igm.generators",
     "BernoulliLikelihood": "igm.generators",
+    "randn": "igm.generators",
+    # divergences
     "Divergence": "igm.divergences",
+    "Critic": "igm.divergences.base",
+    "critic_logits": "igm.divergences.base",
+    "JSD": "igm.divergences",
+    "MMD": "igm.divergences",
+    "sig_loss": "igm.divergences.sig",
+    "annealed_sigma": "igm.divergences.sig",
+    "planned_sigma": "igm.divergences.sig",
+    "flatten_events": "igm.divergences._distances",
+    # likelihood bounds
+    "iw_bound": "igm.bounds",
+    "elbo_estimate": "igm.bounds",
+    "log_mean_exp": "igm.bounds",
+    # energy-based models
+    "RBMParams": "igm.energy",
+    "free_energy": "igm.energy",
+    "bernoulli": "igm.energy",
+    "gibbs": "igm.energy",
+    "hidden_input": "igm.energy",
+    "sample_hidden": "igm.energy",
+    "sample_visible": "igm.energy",
+    "stacked_free_energy_difference": "igm.energy",
+    "ais_log_partition": "igm.energy",
+    "Bits": "igm.bits",
+    # data
     "DataSource": "igm.data",
     "DataInfo": "igm.data",
     "TensorSource": "igm.data",
+    "BatchStream": "igm.data.base",
+    "Batch": "igm.data.base",
+    "open_data": "igm.data",
+    # metrics and pictures
     "Metric": "igm.metrics",
+    "save_samples": "igm.images",
+    "scatter": "igm.images",
+    "histogram": "igm.images",
+    # training and checkpoints
     "Trainer": "igm.trainer",
     "RunConfig": "igm.trainer",
+    "load": "igm.checkpoint",
+    "save": "igm.checkpoint",
+    "read_metadata": "igm.checkpoint",
+    # errors and limits
     "IgmError": "igm.errors",
-    "get_registry": "igm.registry",
-    "open_data": "igm.data",
+    "ConfigError": "igm.errors",
+    "DataError": "igm.errors",
+    "CheckpointError": "igm.errors",
+    "TrainingError": "igm.errors",
+    "check_allocation": "igm.limits",
 }
 
 __all__ = ["__version__", "hookimpl", *_LAZY]

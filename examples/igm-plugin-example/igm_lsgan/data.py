@@ -10,8 +10,7 @@ import math
 
 import torch
 
-from igm.data import DataInfo, TensorSource
-from igm.errors import DataError
+from igm import DataError, DataInfo, TensorSource
 
 NUM_TRAIN, NUM_TEST = 20_000, 5_000
 

@@ -27,8 +27,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from igm.divergences import Divergence
-from igm.divergences.base import Critic, critic_logits
+from igm import Critic, Divergence, critic_logits
 
 
 class LeastSquares(Divergence):

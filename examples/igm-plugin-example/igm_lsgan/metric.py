@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from igm.metrics import Metric
+from igm import Metric
 
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:

@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from igm.data import DataInfo
-from igm.models import AdversarialConfig, AdversarialModel
+from igm import AdversarialConfig, AdversarialModel, DataInfo
 
 
 @dataclass

@@ -35,11 +35,7 @@ import torch
 from torch import Tensor, nn
 
 import igm
-from igm.data.base import Batch, DataInfo
-from igm.divergences.base import critic_logits
-from igm.divergences.jsd import JSD
-from igm.models import Player
-from igm.vae import VariationalConfig, VariationalModel
+from igm import Batch, DataInfo, JSD, Player, VariationalConfig, VariationalModel, critic_logits
 
 __version__ = "0.1.0"
 
@@ -72,7 +68,7 @@ class AAVAE(VariationalModel):
         self.discriminator = self.build_discriminator()
 
     def build_discriminator(self) -> nn.Module:
-        from igm.nn import MLP, DCGANDiscriminator
+        from igm import MLP, DCGANDiscriminator
 
         c, data = self.config, self.data
         if c.network == "conv":

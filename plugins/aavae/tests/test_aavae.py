@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from igm.data import open_data
+from igm import open_data
 from igm.testing import build_model, check_model, toy_images, toy_points
 
 

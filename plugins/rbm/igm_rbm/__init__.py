@@ -39,22 +39,24 @@ from einops import rearrange
 from torch import Tensor, nn
 
 import igm
-from igm.bits import Bits
-from igm.data import DataInfo
-from igm.data.base import Batch
-from igm.limits import check_allocation
-from igm.energy import (
+from igm import (
+    Batch,
+    Bits,
+    ConfigError,
+    DataInfo,
+    Generator,
+    Model,
+    Player,
     RBMParams,
     bernoulli,
+    check_allocation,
     gibbs,
     hidden_input,
+    randn,
     sample_hidden,
     sample_visible,
     stacked_free_energy_difference,
 )
-from igm.errors import ConfigError
-from igm.generators import Generator, randn
-from igm.models import Model, Player
 
 __version__ = "0.1.0"
 __all__ = ["RBM", "RBMConfig", "RBMGenerator"]

@@ -7,13 +7,10 @@ import json
 import igm_rbm
 import pytest
 import torch
+from safetensors.torch import load_file
 
-from igm import checkpoint
-from igm.data import open_data
-from igm.energy import free_energy, gibbs
-from igm.errors import ConfigError
+from igm import ConfigError, RunConfig, Trainer, free_energy, gibbs, open_data, save
 from igm.testing import build_model, check_checkpoint_roundtrip, check_model, check_samples, check_trains, toy_points
-from igm.trainer import RunConfig, Trainer
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
@@ -97,7 +94,7 @@ def test_pcd_resume_continues_the_chains_exactly(tmp_path, digits):
     Trainer(full, digits, run(10), tmp_path / "full", progress=False).fit()
 
     Trainer(build_model("rbm", digits.info, overrides), digits, run(5), tmp_path / "split", progress=False).fit()
-    saved = checkpoint.read_file(tmp_path / "split" / checkpoint.MODEL_FILE)[0]["chains"]
+    saved = load_file(tmp_path / "split" / "model.safetensors")["chains"]
     resumed = build_model("rbm", digits.info, overrides, seed=99)  # chains unsized, weights different
     trainer = Trainer(resumed, digits, run(10), tmp_path / "split", progress=False)
     trainer.restore()
@@ -133,13 +130,12 @@ def test_sample_from_data_runs_the_chain_from_it(digits):
 def test_metrics_through_igm_eval(tmp_path, digits, monkeypatch):
     from typer.testing import CliRunner
 
+    from igm import get_registry
     from igm.cli import app
-    from igm.registry import get_registry
-    from igm.runs import applies, evaluate
 
     model = build_model("rbm", digits.info, {"hidden": "10"})
     Trainer(model, digits, run(150), tmp_path, progress=False).fit()
-    path = tmp_path / checkpoint.MODEL_FILE
+    path = tmp_path / "model.safetensors"
     result = CliRunner().invoke(app, ["eval", str(path), "--metric", "ais", "--metric", "pseudo-likelihood", "-n", "30", "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)  # progress lines go to stderr
@@ -153,11 +149,13 @@ def test_metrics_through_igm_eval(tmp_path, digits, monkeypatch):
     assert out["pseudo-likelihood"]["pseudo_likelihood"] < 0
     # a model that is not an RBM: one line, exit 2; and `igm eval` with no --metric skips RBM metrics for it
     gan = build_model("gan", digits.info, {"g_width": "0.25", "d_width": "0.25"})
-    checkpoint.save(gan, tmp_path / "gan.safetensors")
+    save(gan, tmp_path / "gan.safetensors")
     bad = CliRunner().invoke(app, ["eval", str(tmp_path / "gan.safetensors"), "--metric", "ais"])
     assert bad.exit_code == 2 and "restricted Boltzmann" in bad.output
     registry = get_registry()  # the metrics `igm eval` runs with no --metric (the image judges apply to both)
-    auto = lambda m: {k for k in registry.names("metrics") if applies(registry.get("metrics", k), digits.info, m)}  # noqa: E731
+    metrics = {k: registry.get("metrics", k) for k in registry.names("metrics")}
+    auto = lambda m: {k for k, f in metrics.items() if f.applies_to(digits.info) and f.applies_to_model(m)}  # noqa: E731
     assert not auto(gan) & {"ais", "pseudo-likelihood"}  # ais and pseudo-likelihood skip a GAN
     assert {"ais", "pseudo-likelihood"} <= auto(model)  # and apply to the RBM
-    assert set(evaluate(path, None, ["ais", "pseudo-likelihood"], n=5)) == {"ais", "pseudo-likelihood"}
+    both = CliRunner().invoke(app, ["eval", str(path), "--metric", "ais", "--metric", "pseudo-likelihood", "-n", "5", "--json"])
+    assert set(json.loads(both.stdout)) == {"ais", "pseudo-likelihood"}

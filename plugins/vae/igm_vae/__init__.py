@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import igm
-from igm.vae import VariationalConfig, VariationalModel
+from igm import VariationalConfig, VariationalModel
 
 __version__ = "0.1.0"
 

@@ -6,11 +6,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from igm import bounds
+from igm import RunConfig, Trainer, iw_bound, open_data
 from igm.cli import app
-from igm.data import open_data
 from igm.testing import build_model, check_model, toy_images, toy_points
-from igm.trainer import RunConfig, Trainer
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
@@ -43,7 +41,7 @@ def test_loss_is_minus_the_mean_bound_for_vae_and_iwae():
         loss = model.loss("vae", (x, None))
         torch.manual_seed(3)
         log_w = model.log_weights(x, k)
-        torch.testing.assert_close(loss, -bounds.iw_bound(log_w).mean())
+        torch.testing.assert_close(loss, -iw_bound(log_w).mean())
 
 
 def test_cvae_samples_honour_their_labels():
@@ -80,7 +78,7 @@ def test_fit_then_eval_nll_from_the_command_line(tmp_path):
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32), (1, 8, 8)])
 def test_conv_pair_maps_images_to_latents_and_back_and_listens_to_labels(shape):
-    from igm.nn import ConvDecoder, ConvEncoder
+    from igm import ConvDecoder, ConvEncoder
 
     torch.manual_seed(0)
     enc, dec = ConvEncoder(shape, 2 * 6, num_classes=10), ConvDecoder(6, shape, num_classes=10)
@@ -93,8 +91,7 @@ def test_conv_pair_maps_images_to_latents_and_back_and_listens_to_labels(shape):
 
 
 def test_conv_network_on_an_unsupported_image_size_is_a_config_error():
-    from igm.data.base import DataInfo
-    from igm.errors import ConfigError
+    from igm import ConfigError, DataInfo
 
     info = DataInfo("odd", (1, 7, 7), None, (0.0, 1.0), "image")
     with pytest.raises(ConfigError, match="network=mlp"):
