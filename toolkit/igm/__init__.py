@@ -19,14 +19,15 @@ The names, by what they are for (docs/plugins.md documents each):
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
 - generators: ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``,
   ``GaussianLikelihood``, ``BernoulliLikelihood``, ``randn``;
-- divergences: ``Divergence``, ``Critic``, ``critic_logits``, ``JSD``, ``MMD``, ``sig_loss``,
+- divergences: ``Divergence``, ``Critic``, ``critic_logits``, ``JSD``, ``MMD``, ``mmd2``, ``sig_loss``,
   ``annealed_sigma``, ``planned_sigma``, ``flatten_events``;
 - likelihood bounds: ``iw_bound``, ``elbo_estimate``, ``log_mean_exp``;
 - energy-based models: ``RBMParams``, ``free_energy``, ``bernoulli``, ``gibbs``, ``hidden_input``,
   ``sample_hidden``, ``sample_visible``, ``stacked_free_energy_difference``, ``ais_log_partition``,
   ``Bits``;
 - data: ``DataSource``, ``DataInfo``, ``TensorSource``, ``BatchStream``, ``Batch``, ``open_data``;
-- metrics: ``Metric``; pictures: ``save_samples``, ``scatter``, ``histogram``;
+- metrics: ``Metric``, ``mode_coverage``; pictures: ``save_samples``, ``save_class_grid``,
+  ``class_samples``, ``scatter``, ``histogram``;
 - training and checkpoints: ``Trainer``, ``RunConfig``, ``load``, ``save``, ``read_metadata``;
 - errors and limits: ``IgmError``, ``ConfigError``, ``DataError``, ``CheckpointError``,
   ``TrainingError``, ``check_allocation``.
@@ -80,6 +81,7 @@ _LAZY = {
     "critic_logits": "igm.divergences.base",
     "JSD": "igm.divergences",
     "MMD": "igm.divergences",
+    "mmd2": "igm.divergences.mmd",
     "sig_loss": "igm.divergences.sig",
     "annealed_sigma": "igm.divergences.sig",
     "planned_sigma": "igm.divergences.sig",
@@ -111,6 +113,9 @@ _LAZY = {
     "save_samples": "igm.images",
     "scatter": "igm.images",
     "histogram": "igm.images",
+    "save_class_grid": "igm.images",
+    "class_samples": "igm.images",
+    "mode_coverage": "igm.metrics",
     # training and checkpoints
     "Trainer": "igm.trainer",
     "RunConfig": "igm.trainer",

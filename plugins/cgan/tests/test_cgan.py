@@ -5,11 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from igm.data.base import DataInfo
-from igm.errors import ConfigError
-from igm.images import class_samples, save_class_grid
+from igm import ConfigError, DataInfo, RunConfig, Trainer, class_samples, save_class_grid
 from igm.testing import build_model, check_model, toy_images, toy_points
-from igm.trainer import RunConfig, Trainer
 
 
 def test_contract_on_points(tmp_path):

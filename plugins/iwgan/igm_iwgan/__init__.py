@@ -28,9 +28,7 @@ from einops import rearrange
 from torch import Tensor
 
 import igm
-from igm.divergences.base import critic_logits
-from igm.errors import ConfigError
-from igm.models import AdversarialConfig, AdversarialModel
+from igm import AdversarialConfig, AdversarialModel, ConfigError, critic_logits
 
 __version__ = "0.1.0"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from igm.errors import ConfigError
+from igm import ConfigError
 from igm.testing import build_model, check_model, toy_images, toy_points
 from igm_iwgan import importance_weights
 

@@ -28,12 +28,18 @@ from einops import reduce
 from torch import Tensor
 
 import igm
-from igm.data import DataInfo
-from igm.data.base import Batch
-from igm.divergences import MMD
-from igm.divergences._distances import flatten_events
-from igm.generators import ImplicitGenerator
-from igm.models import GeneratorConfig, Model, Player, generator_net, resolve_network
+from igm import (
+    Batch,
+    DataInfo,
+    GeneratorConfig,
+    ImplicitGenerator,
+    MMD,
+    Model,
+    Player,
+    flatten_events,
+    generator_net,
+    resolve_network,
+)
 
 __version__ = "0.1.0"
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from igm.divergences.mmd import mmd2
-from igm.metrics.modes import mode_coverage
+from igm import RunConfig, Trainer, mmd2, mode_coverage
 from igm.testing import build_model, check_model, toy_images, toy_points
-from igm.trainer import RunConfig, Trainer
 from igm_mmd import mean_cov, moments_loss
 
 
