@@ -114,7 +114,8 @@ def test_fit_on_two_processes_writes_one_run_and_resumes_exactly(tmp_path):
     full = igm(*common, "--steps", "20", "--out", "full", cwd=tmp_path)
     assert full.returncode == 0, full.stderr
     assert sorted(p.name for p in (tmp_path / "full").iterdir()) == [
-        ".igm.lock", "config.toml", "metrics.jsonl", "model.safetensors", "samples.png", "trainer.safetensors",
+        ".igm.lock", "config.toml", "curves.png", "metrics.jsonl", "model.safetensors", "samples.png",
+        "trainer.safetensors",
     ]
     assert full.stderr.count("training gan on grid25") == 1  # rank 0 alone talks
     assert "batch 64 per rank x 2 ranks = 128" in full.stderr

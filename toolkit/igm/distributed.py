@@ -132,13 +132,9 @@ def shutdown(ctx: DistContext, clean: bool = True) -> None:
 def exit_worker(status: int = 0) -> NoReturn:
     """End this worker process now with ``status``: stdio flushed, the interpreter's teardown skipped.
 
-    Call it after :func:`shutdown`, when every rank is done and every file is closed. In one CI
-    run a rank-1 worker died with SIGABRT after rank 0 had written the run ("terminate called
-    without an active exception": a C++ thread destroyed while still running), which torchrun
-    reports as a failed run although the training was complete; 230 stress runs here did not
-    reproduce it, so where it happens is not located. The interpreter's teardown is where the
-    threads still alive get destroyed, and it has nothing left to do here, so a finished worker
-    skips it.
+    Call it after :func:`shutdown`, when every rank is done and every file is closed: the
+    teardown has nothing left to do, and it is where C++ threads still alive get destroyed,
+    which once aborted a finished worker (benchmarks/README.md, "Distributed throughput").
     """
     sys.stdout.flush()
     sys.stderr.flush()

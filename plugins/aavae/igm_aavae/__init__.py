@@ -19,10 +19,9 @@ held fixed (no gradient flows into the discriminator or through the sampling), a
 Choices where the paper's text leaves room: the weights are the discriminator's probabilities
 themselves (not normalised over the batch), so a discriminator that says "real" (D = 1) for
 data and "fake" (D = 0) for samples gives exactly the VAE's loss and gradients (a test checks
-it); ``fake_weight`` (Hu et al.'s lambda) scales the generated half — 0.1 by default: on
-binarized MNIST (benchmarks Q3, one seed) lambda = 1 lowered the test ELBO against the VAE's by
-1.17 ± 0.17 nats after 10 passes, lambda = 0.1 raised it by 0.23 ± 0.15; generated
-samples are decoder *draws* (binary for a Bernoulli decoder), the kind of x the discriminator
+it); ``fake_weight`` (Hu et al.'s lambda) scales the generated half — 0.1 by default, the
+value that improved the test ELBO over the VAE's on binarized MNIST (benchmarks/README.md, Q3);
+generated samples are decoder *draws* (binary for a Bernoulli decoder), the kind of x the discriminator
 sees in the data. Players: ``discriminator`` then ``vae``; an equal number of fakes per real batch.
 """
 

@@ -29,6 +29,7 @@ given data. ``model.rbm_params()`` hands the metrics the weights.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -146,7 +147,7 @@ class RBM(Model):
         if visible == "bernoulli" and data.value_range != (0.0, 1.0):
             raise ConfigError(f"visible=bernoulli needs data in [0, 1]; '{data.name}' is not: use visible=gaussian")
         lr = config.lr or (0.1 if visible == "bernoulli" else 0.01)
-        config = RBMConfig(**{**vars(config), "visible": visible, "lr": lr})
+        config = dataclasses.replace(config, visible=visible, lr=lr)  # keeps a subclass and its extra fields
         super().__init__(config, data)
         self.generator = RBMGenerator(
             data.event_shape, config.hidden, visible, config.gibbs_steps, config.init_std, data.value_range
