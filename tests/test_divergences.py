@@ -240,6 +240,8 @@ def test_wasserstein_losses_and_estimate():
     torch.testing.assert_close(div.critic_loss(critic, real, fake), -diff + 10.0 * 16.0)
     no_gp = Wasserstein(gp_weight=0.0)
     torch.testing.assert_close(no_gp.critic_loss(critic, real, fake), -diff)
+    for weight in (0.5, 3.0):  # the penalty scales with the weight it is given, not a fixed 10
+        torch.testing.assert_close(Wasserstein(gp_weight=weight).critic_loss(critic, real, fake), -diff + weight * 16.0)
 
 
 # --- sig ---------------------------------------------------------------------------------------

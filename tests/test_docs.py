@@ -80,3 +80,11 @@ def test_readme_points_at_the_docs_and_keeps_its_commands():
     assert "bash scripts/setup.sh && .venv/bin/python -m pytest" in readme
     for link in re.findall(r"\]\(((?:docs|examples)/[^)#]+)\)", readme):
         assert (ROOT / link).exists(), f"README links to missing {link}"
+
+
+def test_every_public_name_is_documented_in_the_plugin_guide():
+    import igm
+
+    text = PLUGINS_MD.read_text()
+    missing = [name for name in igm.__all__ if name != "__version__" and f"`{name}`" not in text]
+    assert not missing, f"docs/plugins.md does not document igm.{', igm.'.join(missing)}"

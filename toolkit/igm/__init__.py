@@ -29,6 +29,7 @@ The names, by what they are for (docs/plugins.md documents each):
 - metrics: ``Metric``, ``mode_coverage``; pictures: ``save_samples``, ``save_class_grid``,
   ``class_samples``, ``scatter``, ``histogram``;
 - training and checkpoints: ``Trainer``, ``RunConfig``, ``load``, ``save``, ``read_metadata``;
+- configs: ``build_config`` (a config dataclass from ``--set``-style values, checked);
 - errors and limits: ``IgmError``, ``ConfigError``, ``DataError``, ``CheckpointError``,
   ``TrainingError``, ``check_allocation``.
 """
@@ -125,6 +126,7 @@ _LAZY = {
     # errors and limits
     "IgmError": "igm.errors",
     "ConfigError": "igm.errors",
+    "build_config": "igm.config:build",
     "DataError": "igm.errors",
     "CheckpointError": "igm.errors",
     "TrainingError": "igm.errors",
@@ -135,9 +137,10 @@ __all__ = ["__version__", "hookimpl", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    where = _LAZY.get(name)
+    if where is None:
         raise AttributeError(f"module 'igm' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attr = where.partition(":")  # "module:attr" when the public name differs
+    value = getattr(importlib.import_module(module), attr or name)
     globals()[name] = value
     return value
