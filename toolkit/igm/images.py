@@ -12,13 +12,13 @@ importing this module stays cheap::
 
 ``save_samples`` is what the CLI uses: "points" with 2-D events -> scatter, 1-D -> histogram;
 "image" -> grid; "vector" -> grid when the dimension is a perfect square, else a histogram of
-the first coordinate. It writes ``path + ".tmp"`` and renames it, so a PNG is never half written.
+the first coordinate. Pictures are written atomically (a temporary file, then a rename), so a
+PNG is never half written.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -458,13 +458,13 @@ def save_class_grid(
 
 
 def save_png(img: Any, path: str | Path) -> Path:
-    """Save a PIL image as PNG atomically (``path + ".tmp"``, then rename); returns the path."""
+    """Save a PIL image as PNG atomically (igm's one writer, :func:`igm.checkpoint.write_atomic`); returns the path."""
+    import io
+
+    from igm.checkpoint import write_atomic
+
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(str(path) + ".tmp")
-    try:
-        img.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, buf.getvalue())
     return path
