@@ -99,9 +99,27 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     )
     torch.manual_seed(run.seed)
     model = cls(cfg.build(cls.Config, overrides, what=model_name), source.info)
-    t0 = time.perf_counter()
-    Trainer(model, source, run, None, progress=False).fit()
-    wall = time.perf_counter() - t0
+    trainer = Trainer(model, source, run, None, progress=False)
+    trend, wall = [], 0.0
+    if job.get("score_every"):  # the trend with steps: train in stretches, score 50,000 samples after each
+        trainer.begin()
+        while trainer.step < run.steps:
+            t0 = time.perf_counter()
+            trainer.train_step()
+            while trainer.step < run.steps and trainer.step % job["score_every"]:
+                trainer.train_step()
+            wall += time.perf_counter() - t0
+            if trainer.step < run.steps:
+                model.eval()
+                s = ModeCoverage()(model, source, n=50_000, seed=job["seed"])
+                model.train()
+                trend.append({"step": trainer.step, "train_wall_s": round(wall, 1),
+                              **{k: s[k] for k in ("modes", "high_quality", "kl", "modes_pacgan")}})
+                print(json.dumps(trend[-1]), flush=True)
+    else:
+        t0 = time.perf_counter()
+        trainer.fit()
+        wall = time.perf_counter() - t0
     model.eval()
     t1 = time.perf_counter()
     scores = ModeCoverage()(model, source, n=50_000, seed=job["seed"])
@@ -125,6 +143,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
         "eval_wall_s": round(time.perf_counter() - t1, 1),
         **scores,
         "png": None if png is None else png.name,
+        **({"trend": trend} if trend else {}),
     }
     print(json.dumps({k: record[k] for k in ("family", "data", "setting", "seed", "steps", "tag", "modes",
                                              "high_quality", "kl", "modes_pacgan", "train_wall_s")}), flush=True)
@@ -206,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr-decay", default="", choices=["", "none", "cosine", "linear"],
                         help="learning-rate schedule (default: the family's run_defaults)")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
+    parser.add_argument("--score-every", type=int, default=0, help="also score every N steps (the trend; printed and kept)")
     parser.add_argument("--tag", default="", help="label of this configuration in the results")
     parser.add_argument("--workers", type=int, default=1, help="parallel runs (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -214,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sets = dict(s.split("=", 1) for s in args.sets)
     jobs = [
-        {"family": f, "data": d, "setting": s, "seed": seed, "sets": sets, "tag": args.tag, "threads": args.threads,
+        {"family": f, "data": d, "setting": s, "seed": seed, "sets": sets, "tag": args.tag, "threads": args.threads, "score_every": args.score_every,
          "run": {"steps": args.steps, "batch_size": args.batch_size, "lr_decay": args.lr_decay}, "png": not args.no_png and i == 0}
         for f in args.family for d in args.data for s in args.setting for i, seed in enumerate(args.seeds)
     ]

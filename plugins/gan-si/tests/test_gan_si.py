@@ -15,7 +15,8 @@ from igm_gan_si import gaussian_log_norm
 
 def test_contract_on_points(tmp_path):
     model = check_model("gan-si", toy_points(), tmp_path, overrides={"lam": "0.5", "sigma": "0.2", "lr_g": "0.002"})
-    assert model.config.sigma == 0.1  # toy_points declares std 0.1
+    assert model.config.sigma == 0.2  # check_model trains the model it is given, overrides and all
+    assert build_model("gan-si", toy_points().info).config.sigma == 0.1  # toy_points declares std 0.1
 
 
 def test_contract_wgan_gp_si(tmp_path):
@@ -129,3 +130,11 @@ def test_anneal_is_a_share_of_the_run_the_trainer_plans():
         model.step.fill_(step)
         assert model.current_sigma() == pytest.approx(sigma)
     assert model.plan(model.run_defaults(data.info)["steps"]) is None
+
+
+def test_point_budget_follows_the_mixture_size():
+    from igm.data import open_data
+
+    gan_si = type(build_model("gan-si", toy_points().info))
+    assert gan_si.run_defaults(open_data("ring8", 0).info)["steps"] == 8_000
+    assert gan_si.run_defaults(open_data("grid25", 0).info)["steps"] == 40_000

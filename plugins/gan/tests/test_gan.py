@@ -17,7 +17,7 @@ def test_contract_on_points(tmp_path, divergence):
 def test_contract_on_images_uses_dcgan(tmp_path):
     model = check_model("gan", toy_images(), tmp_path, overrides={"g_width": "0.5", "critic_steps": "2"})
     assert model.config.network == "dcgan"
-    assert model.players()[0].steps == 1  # the default; the override is checked on a fresh build
+    assert model.players()[0].steps == 2  # check_model trains the model it is given, overrides and all
 
 
 def test_minimax_and_non_saturating_generator_losses_differ():

@@ -17,7 +17,8 @@ from igm_sig import annealed_sigma
 def test_contract_on_points(tmp_path):
     model = check_model("sig", toy_points(), tmp_path, overrides={"sigma": "0.2", "M": "32", "lr_g": "0.002"})
     assert isinstance(model.generator.likelihood, GaussianLikelihood)
-    assert model.config.sigma == 0.1  # toy_points declares std 0.1: the default bandwidth follows it
+    assert model.config.sigma == 0.2  # check_model trains the model it is given, overrides and all
+    assert build_model("sig", toy_points().info).config.sigma == 0.1  # toy_points declares std 0.1: the default follows it
 
 
 def test_contract_on_images_is_bernoulli(tmp_path):
