@@ -85,7 +85,7 @@ class Registry:
             self.hook_errors[info.name] = info.error
         for comp in staged:
             self.claims.setdefault((comp.kind, comp.name), []).append(comp)
-        for key in {(c.kind, c.name) for c in staged}:
+        for key in dict.fromkeys((c.kind, c.name) for c in staged):  # in registration order
             self._settle(*key)
 
     def _settle(self, kind: str, name: str) -> None:
