@@ -19,7 +19,7 @@ The names, by what they are for (docs/plugins.md documents each):
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
 - generators: ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``,
   ``GaussianLikelihood``, ``BernoulliLikelihood``, ``randn``;
-- divergences: ``Divergence``, ``Critic``, ``critic_logits``, ``JSD``, ``MMD``, ``mmd2``, ``sig_loss``,
+- divergences: ``Divergence``, ``Critic``, ``critic_logits``, ``JSD``, ``KL``, ``Wasserstein``, ``MMD``, ``mmd2``, ``sig_loss``,
   ``annealed_sigma``, ``planned_sigma``, ``flatten_events``;
 - likelihood bounds: ``iw_bound``, ``elbo_estimate``, ``log_mean_exp``;
 - energy-based models: ``RBMParams``, ``free_energy``, ``bernoulli``, ``gibbs``, ``hidden_input``,
@@ -81,6 +81,8 @@ _LAZY = {
     "Critic": "igm.divergences.base",
     "critic_logits": "igm.divergences.base",
     "JSD": "igm.divergences",
+    "KL": "igm.divergences",
+    "Wasserstein": "igm.divergences",
     "MMD": "igm.divergences",
     "mmd2": "igm.divergences.mmd",
     "sig_loss": "igm.divergences.sig",

@@ -63,10 +63,7 @@ import torch
 from torch import Tensor
 
 import igm
-from igm.data import DataInfo
-from igm.divergences.sig import planned_sigma, sig_loss
-from igm.errors import ConfigError
-from igm.models import AdversarialConfig, AdversarialModel, short_run_note
+from igm import AdversarialConfig, AdversarialModel, ConfigError, DataInfo, planned_sigma, short_run_note, sig_loss
 
 __version__ = "0.1.0"
 

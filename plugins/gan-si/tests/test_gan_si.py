@@ -7,8 +7,7 @@ import math
 import pytest
 import torch
 
-from igm import checkpoint
-from igm.errors import ConfigError
+from igm import ConfigError, load, save
 from igm.testing import build_model, check_model, toy_images, toy_points
 from igm_gan_si import gaussian_log_norm
 
@@ -62,8 +61,8 @@ def test_auto_lambda_is_measured_once_and_saved(tmp_path):
     lam = float(model.lam_value)
     model.generator_loss(real, model.generator.sample(16), None)
     assert float(model.lam_value) == lam  # fixed after the first batch
-    checkpoint.save(model, tmp_path / "m.safetensors", step=1)
-    assert float(checkpoint.load(tmp_path / "m.safetensors").lam_value) == lam
+    save(model, tmp_path / "m.safetensors", step=1)
+    assert float(load(tmp_path / "m.safetensors").lam_value) == lam
 
 
 def test_annealed_bandwidth_is_used_and_counted():
@@ -133,7 +132,7 @@ def test_anneal_is_a_share_of_the_run_the_trainer_plans():
 
 
 def test_point_budget_follows_the_mixture_size():
-    from igm.data import open_data
+    from igm import open_data
 
     gan_si = type(build_model("gan-si", toy_points().info))
     assert gan_si.run_defaults(open_data("ring8", 0).info)["steps"] == 8_000

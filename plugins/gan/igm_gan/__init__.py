@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import igm
-from igm.models import AdversarialConfig, AdversarialModel
+from igm import AdversarialConfig, AdversarialModel
 
 __version__ = "0.1.0"
 

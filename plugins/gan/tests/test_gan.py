@@ -44,7 +44,7 @@ def test_conditional_gan_passes_labels_to_both_networks():
 
 def test_r1_adds_half_its_weight_times_the_squared_data_gradient():
     """Known answer: a linear critic l(x) = w·x + b has ∇l = w everywhere, so R1 adds (γ/2)·‖w‖²."""
-    from igm.divergences import JSD, KL
+    from igm import JSD, KL
 
     critic = torch.nn.Linear(2, 1)
     with torch.no_grad():

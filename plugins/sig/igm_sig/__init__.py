@@ -45,12 +45,23 @@ import torch
 from torch import Tensor
 
 import igm
-from igm.data import DataInfo
-from igm.data.base import Batch
-from igm.divergences.sig import annealed_sigma, planned_sigma, sig_loss
-from igm.errors import ConfigError
-from igm.generators import BernoulliLikelihood, GaussianLikelihood, SemiImplicitGenerator
-from igm.models import GeneratorConfig, Model, Player, generator_net, resolve_network, short_run_note
+from igm import (
+    Batch,
+    BernoulliLikelihood,
+    ConfigError,
+    DataInfo,
+    GaussianLikelihood,
+    GeneratorConfig,
+    Model,
+    Player,
+    SemiImplicitGenerator,
+    annealed_sigma,
+    generator_net,
+    planned_sigma,
+    resolve_network,
+    short_run_note,
+    sig_loss,
+)
 
 __version__ = "0.1.0"
 __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]

@@ -7,9 +7,7 @@ import math
 import pytest
 import torch
 
-from igm.divergences import sig_loss
-from igm.errors import ConfigError
-from igm.generators import BernoulliLikelihood, GaussianLikelihood
+from igm import BernoulliLikelihood, ConfigError, GaussianLikelihood, sig_loss
 from igm.testing import build_model, check_model, toy_images, toy_points
 from igm_sig import annealed_sigma
 
@@ -90,7 +88,7 @@ def test_anneal_is_a_share_of_the_run_the_trainer_plans():
 
 
 def test_trainer_plans_the_model_with_the_run_length(tmp_path):
-    from igm.trainer import RunConfig, Trainer
+    from igm import RunConfig, Trainer
 
     data = toy_points()
     model = build_model("sig", data.info, {"M": "16", "sigma": "0.04"})
