@@ -134,3 +134,31 @@ def test_on_cuda_the_data_lives_on_the_device_and_resume_is_exact(tmp_path):
     trainer(tmp_path / "split", 4, data=source, device="cuda").fit()
     trainer(tmp_path / "split", 8, seed=5, data=source, device="cuda").fit(resume=True)
     assert same(state(tmp_path / "full"), state(tmp_path / "split"))
+
+
+@pytest.mark.parametrize("which", ["sig", "gradient_penalty", "r1"])
+def test_losses_that_bf16_would_ruin_stay_float32_under_autocast(which):
+    from igm import sig_loss
+    from igm.divergences.base import logistic_critic_step
+    from igm.divergences.wasserstein import gradient_penalty
+
+    torch.manual_seed(0)
+    x, theta = torch.randn(64, 3), torch.randn(48, 3)
+    critic = torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.Tanh(), torch.nn.Linear(16, 1))
+
+    def compute():
+        torch.manual_seed(1)  # the penalty's interpolation draws
+        if which == "sig":
+            return sig_loss(x, theta, sigma=0.05)
+        if which == "gradient_penalty":
+            return gradient_penalty(lambda v: critic(v).squeeze(1), x, theta[:64].repeat(2, 1)[:64])
+        return logistic_critic_step(lambda v: critic(v).squeeze(1), x, theta[:64].repeat(2, 1)[:64], "jsd", r1_weight=1.0)
+
+    plain = compute()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = compute()
+    assert mixed.dtype == torch.float32
+    if which == "r1":  # the fake half's logits still go through bf16; the penalty and real logits do not
+        torch.testing.assert_close(mixed, plain, rtol=2e-2, atol=2e-2)
+    else:
+        torch.testing.assert_close(mixed, plain)

@@ -31,6 +31,7 @@ Critics that classify data against generator samples share the logistic loss
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -74,6 +75,33 @@ def logistic_critic_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
 
 
+def full_precision(fn: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Run ``fn`` outside autocast, with its low-precision float tensor arguments cast to float32.
+
+    For the parts of a loss that bfloat16 would ruin under ``--precision bf16``: the log-sum-exp
+    of the SIG mixture and the gradient norms of penalties. In float32 it changes nothing.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Tensor:
+        device = next((a.device.type for a in args if isinstance(a, Tensor)), "cpu")
+        up = [a.float() if isinstance(a, Tensor) and a.dtype in (torch.bfloat16, torch.float16) else a for a in args]
+        with torch.autocast(device, enabled=False):
+            return fn(*up, **kwargs)
+
+    return wrapper
+
+
+@full_precision
+def r1_penalty(critic: Critic, real: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """``(E_real ‖∇_x l(x)‖², l(real))``: R1's penalty and the critic's logits on ``real``, in float32."""
+    with torch.enable_grad():
+        x = real.detach().requires_grad_(True)
+        real_l = critic_logits(critic, x, name)  # (N,)
+        (grad,) = torch.autograd.grad(real_l.sum(), x, create_graph=True)  # (N, *event)
+    return grad.flatten(1).pow(2).sum(1).mean(), real_l
+
+
 def logistic_critic_step(critic: Critic, real: Tensor, fake: Tensor, name: str, r1_weight: float = 0.0) -> Tensor:
     """The logistic critic loss on ``real`` and ``fake``, plus ``r1_weight / 2 · E_real ‖∇_x l(x)‖²``.
 
@@ -83,12 +111,8 @@ def logistic_critic_step(critic: Critic, real: Tensor, fake: Tensor, name: str, 
     """
     if not r1_weight:
         return logistic_critic_loss(critic_logits(critic, real, name), critic_logits(critic, fake, name))
-    with torch.enable_grad():
-        x = real.detach().requires_grad_(True)
-        real_l = critic_logits(critic, x, name)  # (N,)
-        (grad,) = torch.autograd.grad(real_l.sum(), x, create_graph=True)  # (N, *event)
-    penalty = grad.flatten(1).pow(2).sum(1).mean()
-    return logistic_critic_loss(real_l, critic_logits(critic, fake, name)) + 0.5 * r1_weight * penalty
+    penalty, real_l = r1_penalty(critic, real, name)
+    return logistic_critic_loss(real_l, critic_logits(critic, fake, name).float()) + 0.5 * r1_weight * penalty
 
 
 def check_r1(weight: float) -> None:

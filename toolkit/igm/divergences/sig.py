@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from igm.divergences._distances import flatten_events, squared_distances
-from igm.divergences.base import Critic, Divergence
+from igm.divergences.base import Critic, Divergence, full_precision
 from igm.errors import ConfigError
 
 Likelihood = Literal["gaussian", "bernoulli"]
@@ -48,6 +48,7 @@ def _log_likelihoods(x: Tensor, theta: Tensor, sigma: float | Tensor, likelihood
     raise ValueError(f"unknown likelihood {likelihood!r}: expected 'gaussian' or 'bernoulli'")
 
 
+@full_precision
 def sig_loss(
     x: Tensor,
     theta: Tensor,

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from igm.divergences.base import Critic, Divergence, critic_logits
+from igm.divergences.base import Critic, Divergence, critic_logits, full_precision
 from igm.errors import ConfigError
 
 
+@full_precision
 def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
     """Return ``E[(‖∇c(x̂)‖₂ − 1)²]`` on random interpolates of ``real`` and ``fake``.
 
