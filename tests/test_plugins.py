@@ -599,3 +599,21 @@ def test_a_command_needing_the_broken_plugin_fails_in_one_line_naming_it(discove
     assert len(lines) == 1 and lines[0].startswith("Error:"), proc.stderr
     assert "'broken'" in lines[0] and "igm-fake-broken" in lines[0] and "kaput" in lines[0]
     assert not (cwd / "R").exists()
+
+
+def test_a_checkpoint_names_the_model_as_it_was_registered(tmp_path):
+    """An alias (or a class without a `name`) saves under its registered name, and loads back."""
+    from igm.testing import build_model
+
+    class Nameless(AdversarialModel):
+        """A family whose class sets no name."""
+
+    @igm.hookimpl
+    def register_models(register):
+        register("gan-alias", Nameless)
+
+    with plugin(types.SimpleNamespace(register_models=register_models), "alias-plugin"):
+        model = build_model("gan-alias", toy_points().info)
+        checkpoint.save(model, tmp_path / "m.safetensors")
+        assert checkpoint.read_metadata(tmp_path / "m.safetensors")["igm.model"] == "gan-alias"
+        assert type(checkpoint.load(tmp_path / "m.safetensors")) is Nameless

@@ -127,6 +127,12 @@ def read_file(path: str | Path, tensors: bool = True) -> tuple[dict[str, Tensor]
 def model_metadata(model: Model, step: int | None = None) -> dict[str, str]:
     from igm import __version__
 
+    if not isinstance(model.name, str) or not NAME.match(model.name):
+        raise TypeError(
+            f"{type(model).__name__} has no registered name ({model.name!r}): build it through igm "
+            "(igm.testing.build_model, igm fit) or give the class a `name`"
+        )
+
     try:
         plugin = get_registry().component("models", model.name).plugin
         dist, version = plugin.dist or plugin.name, plugin.version or ""
@@ -235,7 +241,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     from igm.models import instantiate
 
     try:
-        model = instantiate(model_cls, config, data)  # sizes checked before anything is allocated
+        model = instantiate(model_cls, config, data, name)  # sizes checked before anything is allocated
     except (ConfigError, DataError) as exc:
         raise CheckpointError(f"{path} holds a config that model '{name}' rejects ({exc}): use another checkpoint") from None
     load_state(model, tensors, path, metadata)

@@ -120,14 +120,15 @@ def short_run_note(model: Model, steps: int) -> str | None:
     )
 
 
-def instantiate(model_cls: type[Model], config: Any, data: DataInfo) -> Model:
+def instantiate(model_cls: type[Model], config: Any, data: DataInfo, name: str | None = None) -> Model:
     """Build ``model_cls(config, data)`` once its size is known to fit in memory.
 
     The model is first built on PyTorch's ``meta`` device, which allocates nothing, to count
     its parameters and buffers; training needs about four copies of the parameters (weights,
     gradients, two Adam moments). A config the model rejects (a ``ValueError`` from its
     constructor) is a :class:`~igm.errors.ConfigError`; a too-large one is a ``DataError`` from
-    :func:`igm.limits.check_allocation` (``IGM_MEMORY_LIMIT`` overrides the budget).
+    :func:`igm.limits.check_allocation` (``IGM_MEMORY_LIMIT`` overrides the budget). ``name``,
+    the name the class was registered under, is stamped on the model for its checkpoints.
     """
     from igm.errors import ConfigError
     from igm.limits import check_allocation
@@ -150,10 +151,13 @@ def instantiate(model_cls: type[Model], config: Any, data: DataInfo) -> Model:
         buffers = sum(b.numel() * b.element_size() for b in shadow.buffers())
         check_allocation(
             4 * params + buffers,
-            f"model '{model_cls.name}' ({sum(p.numel() for p in shadow.parameters()):,} parameters)",
+            f"model '{name or model_cls.name}' ({sum(p.numel() for p in shadow.parameters()):,} parameters)",
             "choose smaller sizes in its config",
         )
-    return build()
+    model = build()
+    if name is not None:
+        model.name = name  # the registered name (an alias, a class without one): what its checkpoints say
+    return model
 
 
 def out_activation(data: DataInfo) -> str | None:

@@ -135,7 +135,7 @@ def plan_fit(
     check_out_dir(out)
     torch.manual_seed(run.seed)  # network initialisation is part of the seeded run
     model_config = cfg.build(model_cls.Config, {**model_tbl, **overrides}, what=f"'{model_name}' model config")
-    net = instantiate(model_cls, model_config, source.info)
+    net = instantiate(model_cls, model_config, source.info, model_name)
     for player in net.players():  # optimizer settings (rates, betas) are checked by building them
         try:
             player.make_optimizer()

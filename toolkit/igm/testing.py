@@ -64,9 +64,11 @@ def toy_images(n: int = 64, shape: tuple[int, int, int] = (1, 8, 8), seed: int =
 
 def build_model(name: str, data: DataInfo, overrides: dict[str, Any] | None = None, seed: int = 0) -> Model:
     """Build a registered model from its default config (plus overrides) for ``data``."""
+    from igm.models import instantiate
+
     cls = get_registry().get("models", name)
     torch.manual_seed(seed)
-    return cls(cfg.build(cls.Config, overrides or {}, what=f"'{name}' config"), data)
+    return instantiate(cls, cfg.build(cls.Config, overrides or {}, what=f"'{name}' config"), data, name)
 
 
 def check_trains(model: Model, data: DataSource, out_dir: Path, steps: int = 3, batch_size: int = 16) -> Trainer:
