@@ -28,7 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-FORMAT = "1"  # the checkpoint format this reader understands (docs/checkpoints.md)
+FORMATS = ("1", "2")  # the checkpoint formats this reader understands (docs/checkpoints.md)
 PREFIX = "generator.net.net."  # ImplicitGenerator.net (an MLP) -> its nn.Sequential, .net
 
 
@@ -84,8 +84,8 @@ class Sampler:
     """The generator a checkpoint describes, rebuilt from its metadata and tensors."""
 
     def __init__(self, metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> None:
-        if metadata.get("igm.format") != FORMAT:
-            raise ReadError(f"this reader knows checkpoint format {FORMAT}, the file has {metadata.get('igm.format')!r}")
+        if metadata.get("igm.format") not in FORMATS:
+            raise ReadError(f"this reader knows checkpoint formats {', '.join(FORMATS)}, the file has {metadata.get('igm.format')!r}")
         config, data = json.loads(metadata["igm.config"]), json.loads(metadata["igm.data"])
         if config.get("network") != "mlp":
             raise ReadError(f"model '{metadata['igm.model']}' has a {config.get('network')!r} generator; this reader rebuilds MLPs only")

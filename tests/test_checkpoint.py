@@ -61,8 +61,13 @@ def test_old_28x28_dcgan_checkpoint_names_the_fix_and_the_fix_loads(tmp_path):
     path = checkpoint.save(model, tmp_path / "old.safetensors")
     tensors, meta = checkpoint.read_file(path)
     config = json.loads(meta["igm.config"])
-    config["network"] = "dcgan"  # what such a checkpoint says
+    config["network"] = "dcgan"  # what such a checkpoint says, in format 1 (the layout changed within it)
     meta["igm.config"] = json.dumps(config)
+    save_file(tensors, str(path), metadata={**meta, "igm.format": "2"})
+    with pytest.raises(CheckpointError, match="does not match model 'gan'") as err:  # format 2: no such file can exist
+        igm.load(path)
+    assert "sig-dcgan" not in str(err.value)
+    meta["igm.format"] = "1"
     save_file(tensors, str(path), metadata=meta)
     with pytest.raises(CheckpointError, match="set network to sig-dcgan in its igm.config metadata"):
         igm.load(path)

@@ -40,7 +40,8 @@ from igm.registry import NAME, get_registry
 if TYPE_CHECKING:
     from igm.models import Model
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # what igm writes; CHANGELOG.md and docs/checkpoints.md say what each version changed
+READABLE_FORMATS = ("1", "2")  # 2: a 28x28 network=dcgan file holds the standard layout (in 1 it may not)
 DIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MODEL_FILE = "model.safetensors"
 TRAINER_FILE = "trainer.safetensors"
@@ -167,9 +168,10 @@ def check_metadata(path: Path, metadata: dict[str, str]) -> dict[str, str]:
             f"{path} is a safetensors file but not an igm checkpoint (no {', '.join(missing)} metadata): "
             "give a checkpoint written by igm"
         )
-    if metadata["igm.format"] != FORMAT_VERSION:
+    if metadata["igm.format"] not in READABLE_FORMATS:
         raise CheckpointError(
-            f"{path} uses checkpoint format {metadata['igm.format']!r}; this igm reads format {FORMAT_VERSION}: "
+            f"{path} uses checkpoint format {metadata['igm.format']!r}; this igm reads formats "
+            f"{', '.join(READABLE_FORMATS)}: "
             "upgrade igm"
         )
     if not NAME.match(metadata["igm.model"]):
@@ -255,7 +257,9 @@ _OLD_DCGAN28 = (
 
 
 def _is_old_dcgan28(metadata: dict[str, str]) -> bool:
-    """Whether a checkpoint asks for the 28x28 ``dcgan`` layout (whose tensors changed on 2026-11-21)."""
+    """Whether a format-1 checkpoint asks for the 28x28 ``dcgan`` layout (whose tensors changed on 2026-11-21)."""
+    if metadata.get("igm.format") != "1":
+        return False
     try:
         config, data = json.loads(metadata["igm.config"]), json.loads(metadata["igm.data"])
         return config.get("network") == "dcgan" and list(data.get("event_shape", []))[-2:] == [28, 28]
