@@ -33,23 +33,12 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
   batch's fakes for images. The critic only ever sees the batch's fakes.
 * ``lr_g``: 0 means 1e-3 for images; for points 3e-3, or 1e-3 when σ < 0.05 (ring8's σ = 0.01,
   where the sig family diverged at 3e-3). ``lr_d`` is 1e-3.
-
-The point defaults (λ 10, M 1,024, lr_g 3e-3 / 1e-3, and in ``run_defaults`` 40k steps, 8k on
-mixtures of at most 8 components such as ring8, with a cosine decay of every rate to 0) come
-from Q1 (benchmarks/q1_modes.py, the SIG paper's 2×100 generator and 1×100 critic). The
-earlier defaults (λ 1, H_M over the batch's 256 fakes, lr 1e-3 constant, 15k steps) left
-samples on every grid25 mode *and* along the grid lines between them: 5 seeds gave
-8.6 ± 8.3 modes, HQ 0.40 (ring8: 8/8, HQ 0.89). Our reading: after the anneal the kernel is
-0.05 wide, so a sample stranded between two modes gets almost no pull from H_M (its
-responsibility for every data point is ~exp(−d²/2σ²)); only the small critic can move it, and
-at a constant rate the adversarial game keeps the generator jittering. λ 10 with 1,024 centres
-lets the likelihood lead (as in the sig family, which meets the Q1 bar), and the decaying rate
-lets the generator's clusters settle and sharpen. One change alone did not do it (grid25 seed 0,
-15k steps: λ 10 gave 12 modes, HQ 0.51; the cosine decay alone 0 modes, HQ 0.16 at 10k); all
-together, seed 0 reached 25 modes, HQ 0.914 at 20k and 0.925 (KL 0.0017) at 30k steps. Over 30k
-steps two of five seeds stopped at HQ 0.894 and 0.895; over 40k those two reached 0.924 and 0.921
-(~9 min each, two runs side by side on this 2-core machine).
 * every field of :class:`igm.models.AdversarialConfig` (divergence, networks, optimizers).
+
+The point defaults (λ 10, M 1,024, lr_g 3e-3 / 1e-3, a cosine decay of every rate, and the
+budgets of ``run_defaults``) let the likelihood lead once the kernel is sharp — a sample
+stranded between modes gets almost no pull from a narrow H_M, and a constant rate keeps the
+adversarial game jittering. How they were chosen, run by run: benchmarks/README.md (Q1).
 """
 
 from __future__ import annotations

@@ -12,11 +12,9 @@ Two layouts. ``standard`` (the default) is Radford et al.'s DCGAN: a linear laye
 base (2x2 for 8x8, 7x7 for 28x28, 4x4 for 32x32) and stride-2 transposed convolutions that
 double the side, channels halving from 64·2^k (128 -> 64 for 28x28); the discriminator mirrors
 it. ``sig`` (28x28 only) is the SIG paper's (Unrolled GAN's) pair for Stacked MNIST (Q2 of
-BENCHMARKS.md), layer for layer. Its generator starts from nearly the same image for every z
-(measured: the batch std of its pre-sigmoid output is ~0.05 against ~0.8 for ``standard``) and
-GAN training here collapses with it to one image within a few hundred steps, with igm's trainer
-and with a plain PyTorch loop alike; ``standard`` learns varied digits with the same critic and
-settings. So ``standard`` is the default and ``sig`` is kept for the protocol. In both,
+BENCHMARKS.md), layer for layer. Its generator starts from nearly the same image for every z,
+and GAN training collapses with it (benchmarks/README.md, Q2); ``standard`` is the default and
+``sig`` is kept for the protocol. In both,
 channel counts are multiplied by ``width`` (Kg for the generator, Kd for the discriminator;
 the paper's sizes S, M, L are (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)). With ``num_classes`` set both networks are
 conditional: the generator appends one-hot labels to z, the discriminator appends K constant
