@@ -14,7 +14,8 @@ The names, by what they are for (docs/plugins.md documents each):
 - models: ``Model``, ``Player``, ``EmptyConfig``, the adversarial recipe ``AdversarialModel`` /
   ``AdversarialConfig``, the generator recipe ``GeneratorConfig`` with ``resolve_network`` and
   ``generator_net``, the variational recipe ``VariationalModel`` / ``VariationalConfig``,
-  ``short_run_note``;
+  ``short_run_note``, ``IMAGE_RUN_DEFAULTS``; the semi-implicit recipe ``AnnealedBandwidth``,
+  ``default_sigma``, ``generator_rate``;
 - networks (``igm.nn``'s shared backbones): ``MLP``, ``DCGANGenerator``, ``DCGANDiscriminator``,
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
 - generators: ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``,
@@ -60,6 +61,10 @@ _LAZY = {
     "resolve_network": "igm.models",
     "generator_net": "igm.models",
     "short_run_note": "igm.models",
+    "IMAGE_RUN_DEFAULTS": "igm.models",
+    "AnnealedBandwidth": "igm.semi_implicit",
+    "default_sigma": "igm.semi_implicit",
+    "generator_rate": "igm.semi_implicit",
     "VariationalModel": "igm.vae",
     "VariationalConfig": "igm.vae",
     # networks

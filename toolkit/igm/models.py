@@ -105,6 +105,9 @@ class Model(nn.Module):
         """Called before a strict load: resize buffers whose size is set in training (e.g. persistent chains)."""
 
 
+IMAGE_RUN_DEFAULTS = {"steps": 10_000, "batch_size": 64, "sample_every": 500}  # DCGAN-sized runs on images
+
+
 def short_run_note(model: Model, steps: int) -> str | None:
     """One line when ``steps`` is below ``model``'s tuned budget on its data (its ``run_defaults``), else None.
 
@@ -390,7 +393,7 @@ class AdversarialModel(Model):
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         """Critic-based families: DCGAN-sized runs for images, MLP-sized ones otherwise."""
         if data.kind == "image":
-            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
+            return dict(IMAGE_RUN_DEFAULTS)
         return {"steps": 5_000, "batch_size": 256}
 
     def players(self) -> list[Player]:

@@ -43,6 +43,7 @@ adversarial game jittering. How they were chosen, run by run: benchmarks/README.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,11 +53,20 @@ import torch
 from torch import Tensor
 
 import igm
-from igm import AdversarialConfig, AdversarialModel, ConfigError, DataInfo, planned_sigma, short_run_note, sig_loss
+from igm import (
+    IMAGE_RUN_DEFAULTS,
+    AdversarialConfig,
+    AdversarialModel,
+    AnnealedBandwidth,
+    ConfigError,
+    DataInfo,
+    default_sigma,
+    generator_rate,
+    sig_loss,
+)
 
 __version__ = "0.1.0"
 
-DEFAULT_SIGMA = 0.1
 POINTS_M = 1024  # H_M's draws per step on non-image data when M = 0
 POINTS_LAM = 10.0  # λ on non-image data when lam is not given
 IMAGE_LAM = 1.0
@@ -93,17 +103,12 @@ class GANSIConfig(AdversarialConfig):
             raise ConfigError("anneal_steps and anneal_max must be >= 0 and anneal_share in (0, 1]")
 
 
-def default_sigma(data: DataInfo) -> float:
-    std = data.extra.get("std")
-    return float(std) if isinstance(std, (int, float)) and std > 0 else DEFAULT_SIGMA
-
-
 def gaussian_log_norm(d: int, sigma: float) -> float:
     """The constant of log N(x; θ, σ²I) in D dimensions: −(D/2)·log(2πσ²)."""
     return -0.5 * d * math.log(2 * math.pi * sigma * sigma)
 
 
-class GANSI(AdversarialModel):
+class GANSI(AnnealedBandwidth, AdversarialModel):
     """GAN (or WGAN-GP) + λ · semi-implicit mixture likelihood of the data (Yin & Zhou)."""
 
     name = "gan-si"
@@ -113,21 +118,14 @@ class GANSI(AdversarialModel):
         image = data.kind == "image"
         sigma = config.sigma or default_sigma(data)
         lam = config.lam if config.lam is not None else (IMAGE_LAM if image else POINTS_LAM)
-        lr_g = config.lr_g or (1e-3 if image or sigma < 0.05 else 3e-3)
+        lr_g = config.lr_g or generator_rate(sigma, slow=image)
         m = config.M or (0 if image else POINTS_M)  # images: 0 stays "the batch's fakes"
-        config = GANSIConfig(**{**vars(config), "sigma": sigma, "lam": lam, "lr_g": lr_g, "M": m})
+        config = dataclasses.replace(config, sigma=sigma, lam=lam, lr_g=lr_g, M=m)
         super().__init__(config, data)
         # λ in use: the configured one, or 0 until lam_auto measures it on the first batch
         lam = 0.0 if config.lam_auto else config.lam
         self.register_buffer("lam_value", torch.tensor(lam, dtype=torch.float32))
-        self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # generator steps taken
-
-    def current_sigma(self) -> float:
-        return planned_sigma(self.config, int(self.step), self.run_steps)
-
-    def plan(self, steps: int) -> str | None:
-        super().plan(steps)
-        return short_run_note(self, steps)
+        self.init_bandwidth()
 
     def mixture_size(self, batch: int) -> int:
         """M, the number of generated draws in H_M for a batch of ``batch`` fakes."""
@@ -157,14 +155,14 @@ class GANSI(AdversarialModel):
             if self.config.lam_auto and float(self.lam_value) == 0.0:
                 energy = h.detach() + gaussian_log_norm(real[0].numel(), sigma)  # ≥ 0
                 self.lam_value.fill_(float(gan.detach().abs() / energy.clamp_min(1e-8)))
-            self.step += 1
+        self.count_step()
         lam = self.lam_value
         return {"loss": gan + lam * h, "gan": gan.detach(), "si": h.detach(), "lam": lam.detach()}
 
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
-            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
+            return dict(IMAGE_RUN_DEFAULTS)
         # a mixture of at most 8 components (ring8) settles in 8,000 steps; grid25 needs 40,000
         steps = SMALL_MIXTURE_STEPS if 0 < len(data.extra.get("means", ())) <= 8 else POINTS_STEPS
         return {"steps": steps, "batch_size": 256, "lr_decay": "cosine"}

@@ -29,6 +29,7 @@ from torch import Tensor
 
 import igm
 from igm import (
+    IMAGE_RUN_DEFAULTS,
     Batch,
     DataInfo,
     GeneratorConfig,
@@ -95,7 +96,7 @@ class MomentMatching(Model):
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
-            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
+            return dict(IMAGE_RUN_DEFAULTS)
         return {"steps": 10_000, "batch_size": 256}
 
 

@@ -36,7 +36,7 @@ Settings (``igm fit sig --data grid25`` with no option runs the tuned one):
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -46,6 +46,8 @@ from torch import Tensor
 
 import igm
 from igm import (
+    IMAGE_RUN_DEFAULTS,
+    AnnealedBandwidth,
     Batch,
     BernoulliLikelihood,
     ConfigError,
@@ -56,17 +58,16 @@ from igm import (
     Player,
     SemiImplicitGenerator,
     annealed_sigma,
+    default_sigma,
     generator_net,
-    planned_sigma,
+    generator_rate,
     resolve_network,
-    short_run_note,
     sig_loss,
 )
 
 __version__ = "0.1.0"
 __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
 
-DEFAULT_SIGMA = 0.1
 
 
 @dataclass
@@ -92,13 +93,7 @@ class SIGConfig(GeneratorConfig):
             raise ConfigError(f"anneal_share must lie in (0, 1], got {self.anneal_share}")
 
 
-def default_sigma(data: DataInfo) -> float:
-    """The data's own component std when the source declares one (Gaussian mixtures), else 0.1."""
-    std = data.extra.get("std")
-    return float(std) if isinstance(std, (int, float)) and std > 0 else DEFAULT_SIGMA
-
-
-class SIG(Model):
+class SIG(AnnealedBandwidth, Model):
     """A semi-implicit generator fitted by the finite-mixture likelihood H_M alone."""
 
     name = "sig"
@@ -114,8 +109,8 @@ class SIG(Model):
                 f"likelihood=bernoulli needs data in [0, 1]; '{data.name}' is not: use likelihood=gaussian"
             )
         sigma = config.sigma or default_sigma(data)
-        lr = config.lr_g or (1e-3 if likelihood == "gaussian" and sigma < 0.05 else 3e-3)
-        config = SIGConfig(**{**vars(config), "likelihood": likelihood, "sigma": sigma, "lr_g": lr})
+        lr = config.lr_g or (generator_rate(sigma) if likelihood == "gaussian" else generator_rate(1.0))
+        config = dataclasses.replace(config, likelihood=likelihood, sigma=sigma, lr_g=lr)
         super().__init__(config, data)
         if likelihood == "bernoulli":
             net = generator_net(config, data, out_act="sigmoid")
@@ -124,26 +119,18 @@ class SIG(Model):
             net = generator_net(config, data, out_act=None)
             kernel = GaussianLikelihood(sigma)
         self.generator = SemiImplicitGenerator(net, config.latent_dim, data.event_shape, kernel)
-        self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # generator steps taken
+        self.init_bandwidth()
 
     def players(self) -> list[Player]:
         c = self.config
         return [Player("generator", list(self.generator.parameters()), lr=c.lr_g, betas=(c.beta1, c.beta2))]
-
-    def current_sigma(self) -> float:
-        return planned_sigma(self.config, int(self.step), self.run_steps)
-
-    def plan(self, steps: int) -> str | None:
-        super().plan(steps)
-        return short_run_note(self, steps)
 
     def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
         real, _ = batch
         m = self.config.M or real.shape[0]
         theta = self.generator.params(m)  # (M, *event)
         sigma = self.current_sigma()
-        if self.training:
-            self.step += 1
+        self.count_step()
         h = sig_loss(real, theta, sigma, self.config.likelihood)
         if self.config.likelihood == "gaussian" and self.config.sigma_start:
             return {"loss": h, "sigma": torch.tensor(sigma)}
@@ -152,7 +139,7 @@ class SIG(Model):
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
-            return {"steps": 10_000, "batch_size": 64, "sample_every": 500}
+            return dict(IMAGE_RUN_DEFAULTS)
         # Q1 (benchmarks/q1_modes.py): a cosine decay of the rate to 0 sharpens the θ clusters
         # (grid25 seed 0 at 15k steps: HQ 0.78 at a constant rate, 0.86 with the decay); over
         # 40k steps grid25 reaches HQ 0.904-0.922 in 5 of 5 seeds (30k: 0.884-0.903)

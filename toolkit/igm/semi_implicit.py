@@ -1,0 +1,66 @@
+"""The semi-implicit recipe that the ``sig`` and ``gan-si`` families share: bandwidth, anneal, rate.
+
+A semi-implicit family fits the data's likelihood under a mixture of kernels centred at its
+generated parameters (:func:`igm.sig_loss`). What it needs beyond the loss:
+
+- :func:`default_sigma`: the kernel's bandwidth when the config leaves it at 0 — the data's own
+  component std when the source declares one (the 2-D mixtures), else ``DEFAULT_SIGMA``;
+- :func:`generator_rate`: the generator's learning rate when the config leaves it at 0 — 3e-3,
+  or 1e-3 for a sharp kernel (σ < ``SHARP_SIGMA``, where 3e-3 diverged on ring8) and for images;
+- :class:`AnnealedBandwidth`: a mixin for the model that counts generator steps in a buffer
+  (saved in checkpoints) and gives :meth:`~AnnealedBandwidth.current_sigma`, the annealed
+  bandwidth of :func:`igm.planned_sigma` at that step of a run of ``run_steps``, so a resumed run
+  anneals exactly as an unbroken one; its ``plan`` notes a run shorter than the tuned budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from igm.data.base import DataInfo
+from igm.divergences.sig import DEFAULT_SIGMA, planned_sigma
+from igm.models import short_run_note
+
+SHARP_SIGMA = 0.05  # below it a Gaussian kernel is too sharp for the faster rate
+FAST_RATE, SLOW_RATE = 3e-3, 1e-3
+
+
+def default_sigma(data: DataInfo) -> float:
+    """The data's own component std when the source declares one (Gaussian mixtures), else ``DEFAULT_SIGMA``."""
+    std = data.extra.get("std")
+    return float(std) if isinstance(std, (int, float)) and std > 0 else DEFAULT_SIGMA
+
+
+def generator_rate(sigma: float, slow: bool = False) -> float:
+    """The generator's default rate: ``SLOW_RATE`` for a sharp kernel or when ``slow`` (images), else ``FAST_RATE``."""
+    return SLOW_RATE if slow or sigma < SHARP_SIGMA else FAST_RATE
+
+
+class AnnealedBandwidth:
+    """Mixin for a semi-implicit :class:`igm.Model`: a step buffer and the bandwidth annealed over the run.
+
+    Call :meth:`init_bandwidth` in ``__init__`` (after ``super().__init__``) and
+    :meth:`count_step` once per generator step; the config needs the fields that
+    :func:`igm.planned_sigma` reads (``sigma``, ``sigma_start``, ``anneal_share``, ``anneal_max``,
+    ``anneal_steps``).
+    """
+
+    config: Any
+    run_steps: int
+    training: bool
+
+    def init_bandwidth(self) -> None:
+        self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # type: ignore[attr-defined]
+
+    def current_sigma(self) -> float:
+        return planned_sigma(self.config, int(self.step), self.run_steps)  # type: ignore[attr-defined]
+
+    def count_step(self) -> None:
+        if self.training:
+            self.step += 1  # type: ignore[attr-defined]
+
+    def plan(self, steps: int) -> str | None:
+        super().plan(steps)  # type: ignore[misc]
+        return short_run_note(self, steps)  # type: ignore[arg-type]
