@@ -14,7 +14,7 @@ The names, by what they are for (docs/plugins.md documents each):
 - models: ``Model``, ``Player``, ``EmptyConfig``, the adversarial recipe ``AdversarialModel`` /
   ``AdversarialConfig``, the generator recipe ``GeneratorConfig`` with ``resolve_network`` and
   ``generator_net``, the variational recipe ``VariationalModel`` / ``VariationalConfig``,
-  ``short_run_note``, ``IMAGE_RUN_DEFAULTS``; the semi-implicit recipe ``AnnealedBandwidth``,
+  ``short_run_note``, ``IMAGE_RUN_DEFAULTS``, ``bind_labels``; the semi-implicit recipe ``AnnealedBandwidth``,
   ``default_sigma``, ``generator_rate``;
 - networks (``igm.nn``'s shared backbones): ``MLP``, ``DCGANGenerator``, ``DCGANDiscriminator``,
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
@@ -54,13 +54,14 @@ _LAZY = {
     # models and recipes
     "Model": "igm.models",
     "Player": "igm.models",
-    "EmptyConfig": "igm.models",
+    "EmptyConfig": "igm.config",
     "AdversarialModel": "igm.models",
     "AdversarialConfig": "igm.models",
     "GeneratorConfig": "igm.models",
     "resolve_network": "igm.models",
     "generator_net": "igm.models",
     "short_run_note": "igm.models",
+    "bind_labels": "igm.models",
     "IMAGE_RUN_DEFAULTS": "igm.models",
     "AnnealedBandwidth": "igm.semi_implicit",
     "default_sigma": "igm.semi_implicit",

@@ -115,6 +115,11 @@ def describe_keys(cls: type) -> str:
     return ", ".join(f"{k} ({_type_name(t)})" for k, t in field_types(cls).items())
 
 
+@dataclasses.dataclass
+class EmptyConfig:
+    """The config of a component with nothing to configure (a model, a divergence)."""
+
+
 FLOAT32_MAX = 3.4028234663852886e38
 
 

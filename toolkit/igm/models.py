@@ -33,6 +33,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from igm.config import EmptyConfig
 from igm.data.base import Batch, DataInfo
 from igm.generators import Generator, ImplicitGenerator
 
@@ -60,9 +61,6 @@ class Player:
         return torch.optim.Adam(self.parameters, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
 
 
-@dataclass
-class EmptyConfig:
-    """A model with nothing to configure."""
 
 
 class Model(nn.Module):
@@ -106,6 +104,13 @@ class Model(nn.Module):
 
 
 IMAGE_RUN_DEFAULTS = {"steps": 10_000, "batch_size": 64, "sample_every": 500}  # DCGAN-sized runs on images
+
+
+def bind_labels(net: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+    """``net`` as a function of x alone: ``net`` itself, or ``x -> net(x, labels)`` for a conditional one."""
+    if labels is None:
+        return net
+    return lambda x: net(x, labels)
 
 
 def short_run_note(model: Model, steps: int) -> str | None:
@@ -406,9 +411,7 @@ class AdversarialModel(Model):
 
     def critic_fn(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
         """The critic as a function of x alone (labels bound for conditional models)."""
-        if self.num_classes is None:
-            return self.critic
-        return lambda x: self.critic(x, labels)
+        return bind_labels(self.critic, labels if self.num_classes is not None else None)
 
     def fake(self, real: Tensor, labels: Tensor | None) -> Tensor:
         """As many samples of the trained generator as real ones (with the same labels when conditional)."""

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 import igm
-from igm import Batch, DataInfo, JSD, Player, VariationalConfig, VariationalModel, critic_logits
+from igm import JSD, Batch, DataInfo, Player, VariationalConfig, VariationalModel, bind_labels, critic_logits
 
 __version__ = "0.1.0"
 
@@ -82,9 +82,7 @@ class AAVAE(VariationalModel):
         ]
 
     def critic_fn(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
-        if self.num_classes is None:
-            return self.discriminator
-        return lambda x: self.discriminator(x, labels)
+        return bind_labels(self.discriminator, labels if self.num_classes is not None else None)
 
     def fake(self, real: Tensor, labels: Tensor | None) -> Tensor:
         """As many decoder draws x ~ p(x|z) as real examples (same labels when conditional), detached."""

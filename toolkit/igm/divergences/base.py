@@ -41,13 +41,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from igm.errors import ConfigError
+from igm.config import EmptyConfig
 
 Critic = Callable[[Tensor], Tensor]  # x (N, *event) -> logits (N,) or (N, 1)
 
 
-@dataclasses.dataclass
-class EmptyConfig:
-    """The config of a divergence without options."""
 
 
 def critic_logits(critic: Critic | None, x: Tensor, name: str = "this divergence") -> Tensor:
