@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -102,7 +103,8 @@ def plan_fit(
     overrides = cfg.parse_sets(sets)
     if out is not None:
         check_out_dir(Path(out))
-        RunLock(Path(out)).check_free()  # a directory another run is writing is refused first, naming that run
+        if os.environ.get("RANK", "0") == "0":  # other ranks of a torchrun job find rank 0 holding it
+            RunLock(Path(out)).check_free()  # a directory another run is writing is refused first, naming that run
     if resume:
         if out is None:
             raise ConfigError("--resume needs --out DIR: the run directory to continue")
