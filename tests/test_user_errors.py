@@ -86,6 +86,10 @@ SETS = {
     "negative-width": ("g_width=-1", ["g_width", ">= 0"]),
     "huge-hidden": ("g_hidden=1000000000", ["parameters", "IGM_MEMORY_LIMIT"]),
     "huge-latent": ("latent_dim=1000000000", ["parameters", "IGM_MEMORY_LIMIT"]),
+    # settings nothing reads are refused, not silently ignored
+    "width-on-an-mlp": ("g_width=0.5", ["g_width=0.5 has no effect with network=mlp"]),
+    "gp-weight-with-jsd": ("gp_weight=5", ["gp_weight=5.0 has no effect with divergence=jsd"]),
+    "maxout-pieces-without-maxout": ("maxout_pieces=3", ["maxout_pieces=3 has no effect"]),
 }
 
 
@@ -275,3 +279,9 @@ def test_a_model_name_with_a_trailing_newline_is_refused(capsys, tmp_path, monke
     meta = {**metadata(tiny / "model.safetensors"), "igm.model": "gan\n"}
     save_file(load_file(tiny / "model.safetensors"), "nl.safetensors", metadata=meta)
     assert "not a registered model name" in one_line(capsys, "sample", "nl.safetensors", "-n", "2", "--out", "s.npy")
+
+
+def test_mlp_settings_on_a_dcgan_are_refused(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_line(capsys, "fit", "gan", "--data", "binarized-digits", "--steps", "2", "--out", "R", "--set", "g_hidden=64")
+    assert "g_hidden=(64,) has no effect with network=dcgan" in line

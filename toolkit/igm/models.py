@@ -255,15 +255,41 @@ class GeneratorConfig:
             raise ValueError("latent_dim must be positive (or 0 for the default)")
 
 
+MLP_ONLY = ("g_hidden", "d_hidden", "g_activation", "d_activation", "g_batchnorm", "maxout_pieces")
+DCGAN_ONLY = ("g_width", "d_width")
+
+
 def resolve_network(config: Any, data: DataInfo) -> Any:
-    """``config`` with ``network="auto"`` and ``latent_dim=0`` replaced by their values for ``data``."""
+    """``config`` with ``network="auto"`` and ``latent_dim=0`` replaced by their values for ``data``.
+
+    A network setting the chosen network does not read (``g_width`` on an MLP, ``g_hidden`` on a
+    DCGAN, ``maxout_pieces`` without a maxout layer) is a ConfigError, not a silent no-op.
+    """
     network = config.network
     if network == "auto":
         network = "dcgan" if data.kind == "image" else "mlp"
     if dcgan_layout(network) is not None:
         check_dcgan_data(network, data, requested=config.network)
+    unread = DCGAN_ONLY if network == "mlp" else MLP_ONLY
+    if "maxout" not in (getattr(config, "g_activation", ""), getattr(config, "d_activation", "")):
+        unread = (*unread, "maxout_pieces")
+    refuse_unread(config, unread, f"network={network}")
     latent = config.latent_dim or (10 if network == "mlp" else 256)
     return dataclasses.replace(config, network=network, latent_dim=latent)
+
+
+def refuse_unread(config: Any, names: tuple[str, ...], where: str) -> None:
+    """ConfigError naming the first of ``names`` that ``config`` sets away from its default: nothing reads it."""
+    from igm.errors import ConfigError
+
+    for field in dataclasses.fields(config):
+        if field.name not in names or field.default is dataclasses.MISSING:
+            continue
+        value = getattr(config, field.name)
+        if value != field.default and not (isinstance(value, (list, tuple)) and tuple(value) == tuple(field.default)):
+            raise ConfigError(
+                f"{field.name}={value!r} has no effect with {where}: drop it (or choose a setting that reads it)"
+            )
 
 
 def check_dcgan_data(network: str, data: DataInfo, requested: str = "") -> None:
@@ -325,9 +351,16 @@ def generator_net(
     )
 
 
+DIVERGENCE_OPTIONS = ("loss", "direction", "gp_weight", "r1_weight")  # model fields that only some divergences read
+
+
 def divergence_options(divergence_cls: type, config: Any) -> dict[str, Any]:
-    """The divergence's own config fields, read from model config fields of the same name."""
+    """The divergence's own config fields, read from model config fields of the same name.
+
+    A divergence option set for a divergence that does not read it (``gp_weight`` with jsd) is a ConfigError.
+    """
     names = {f.name for f in dataclasses.fields(divergence_cls.Config)}
+    refuse_unread(config, tuple(n for n in DIVERGENCE_OPTIONS if n not in names), f"divergence={config.divergence}")
     return {name: getattr(config, name) for name in names if hasattr(config, name)}
 
 
