@@ -72,3 +72,17 @@ def test_gaussian_likelihood_rejects_non_positive_sigma():
     with pytest.raises(ValueError, match="sigma must be positive"):
         GaussianLikelihood(0.0)
     assert math.isclose(GaussianLikelihood(2.0).sigma, 2.0)
+
+
+def test_the_semi_implicit_bandwidth_follows_the_datas_declared_std():
+    """sig and gan-si take sigma from the data when it declares a component std (not a coincidental 0.1)."""
+    from igm import DataInfo, TensorSource, default_sigma, generator_rate
+    from igm.testing import build_model
+
+    declared = DataInfo("pts", (2,), None, None, "points", {"std": 0.07})
+    assert default_sigma(declared) == 0.07
+    assert default_sigma(DataInfo("pts", (2,), None, None, "points")) == 0.1  # nothing declared: the fallback
+    assert generator_rate(0.07) == 3e-3 and generator_rate(0.01) == 1e-3 and generator_rate(0.5, slow=True) == 1e-3
+    source = TensorSource(declared, torch.randn(64, 2))
+    for family in ("sig", "gan-si"):
+        assert build_model(family, source.info).config.sigma == 0.07

@@ -36,8 +36,13 @@ def test_minimax_and_non_saturating_generator_losses_differ():
 def test_conditional_gan_passes_labels_to_both_networks():
     data = toy_points()
     model = build_model("gan", data.info, {"conditional": "true"})
-    x = model.generator.sample(6, labels=torch.tensor([0, 1, 2, 3, 0, 1]))
-    assert x.shape == (6, 2)
+    z = model.generator.prior(4, generator=torch.Generator().manual_seed(0))
+    x_a = model.generator(z, torch.tensor([0, 0, 0, 0]))
+    x_b = model.generator(z, torch.tensor([1, 1, 1, 1]))
+    assert x_a.shape == (4, 2) and not torch.allclose(x_a, x_b)  # same noise, other label: other samples
+    real = data.split("train")[0][:4]
+    critic = model.critic_fn  # the critic sees the labels too: its logits change with them
+    assert not torch.allclose(critic(torch.tensor([0, 0, 0, 0]))(real), critic(torch.tensor([2, 2, 2, 2]))(real))
     loss = model.loss("critic", (data.split("train")[0][:6], data.split("train")[1][:6]))
     assert torch.isfinite(loss)
 
