@@ -35,17 +35,18 @@ from safetensors.torch import load_file
 
 RESULTS = Path(__file__).resolve().parent / "results"
 STARTUP_SHARE = 0.2
-FAMILIES = {  # family -> (data source, model settings)
-    "gan": ("grid25", {}),
-    "vae": ("binarized-digits", {}),
-    "rbm": ("binarized-digits", {"persistent": "true", "hidden": "64"}),
-    "sig": ("ring8", {}),
+FAMILIES = {  # family -> (data source, model settings): wide layers, so that checkpoints take a while to write
+    "gan": ("grid25", {"g_hidden": "[1024, 1024]", "d_hidden": "[1024]"}),
+    "vae": ("binarized-digits", {"hidden": "[1024, 1024]"}),
+    "rbm": ("binarized-digits", {"persistent": "true", "hidden": "4096"}),
+    "sig": ("ring8", {"g_hidden": "[1024, 1024]"}),
 }
 
 
 def write_config(path: Path, family: str, steps: int, batch: int) -> None:
     data, sets = FAMILIES[family]
-    model = "".join(f'{k} = {v if v in ("true", "false") or v.isdigit() else json.dumps(v)}\n' for k, v in sets.items())
+    model = "".join(f'{k} = {v if v in ("true", "false") or v.isdigit() or v.startswith("[") else json.dumps(v)}\n'
+                    for k, v in sets.items())
     path.write_text(
         f'[run]\nmodel = "{family}"\ndata = "{data}"\nsteps = {steps}\nbatch_size = {batch}\nseed = 3\n'
         f'device = "cpu"\nlog_every = 1\nsample_every = 0\ncheckpoint_every = 1\n\n[model]\n{model}'
