@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from igm.config import EmptyConfig
+from igm.errors import ConfigError
 from igm.data.base import Batch, DataInfo
 from igm.generators import Generator, ImplicitGenerator
 
@@ -138,7 +139,6 @@ def instantiate(model_cls: type[Model], config: Any, data: DataInfo, name: str |
     :func:`igm.limits.check_allocation` (``IGM_MEMORY_LIMIT`` overrides the budget). ``name``,
     the name the class was registered under, is stamped on the model for its checkpoints.
     """
-    from igm.errors import ConfigError
     from igm.limits import check_allocation
 
     def build() -> Model:
@@ -182,7 +182,6 @@ def conditional_classes(config: Any, data: DataInfo) -> int | None:
 
     Raises ConfigError when a conditional model is asked for on data without labels.
     """
-    from igm.errors import ConfigError
 
     if not config.conditional:
         return None
@@ -224,11 +223,11 @@ class AdversarialConfig:
 
     def __post_init__(self) -> None:
         if self.critic_steps < 1:
-            raise ValueError("critic_steps must be at least 1")
+            raise ConfigError("critic_steps must be at least 1")
         if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema must lie in [0, 1), got {self.ema}")
+            raise ConfigError(f"ema must lie in [0, 1), got {self.ema}")
         if self.latent_dim < 0:
-            raise ValueError("latent_dim must be positive (or 0 for the default)")
+            raise ConfigError("latent_dim must be positive (or 0 for the default)")
 
 
 @dataclass
@@ -252,7 +251,7 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         if self.latent_dim < 0:
-            raise ValueError("latent_dim must be positive (or 0 for the default)")
+            raise ConfigError("latent_dim must be positive (or 0 for the default)")
 
 
 MLP_ONLY = ("g_hidden", "d_hidden", "g_activation", "d_activation", "g_batchnorm", "maxout_pieces")
@@ -280,7 +279,6 @@ def resolve_network(config: Any, data: DataInfo) -> Any:
 
 def refuse_unread(config: Any, names: tuple[str, ...], where: str) -> None:
     """ConfigError naming the first of ``names`` that ``config`` sets away from its default: nothing reads it."""
-    from igm.errors import ConfigError
 
     for field in dataclasses.fields(config):
         if field.name not in names or field.default is dataclasses.MISSING:
@@ -297,7 +295,6 @@ def check_dcgan_data(network: str, data: DataInfo, requested: str = "") -> None:
 
     ``requested`` is the ``network`` the user gave (``"auto"`` resolves to ``dcgan`` on images).
     """
-    from igm.errors import ConfigError
     from igm.nn.dcgan import SUPPORTED_SIZES, check_image_shape, check_layout
 
     shape = tuple(data.event_shape)
@@ -370,7 +367,6 @@ class AdversarialModel(Model):
     Config: ClassVar[type] = AdversarialConfig
 
     def __init__(self, config: AdversarialConfig, data: DataInfo) -> None:
-        from igm.errors import ConfigError
         from igm.registry import get_registry
 
         config = resolve_network(config, data)

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 import igm
-from igm import JSD, Batch, DataInfo, Player, VariationalConfig, VariationalModel, bind_labels, critic_logits
+from igm import JSD, Batch, ConfigError, DataInfo, Player, VariationalConfig, VariationalModel, bind_labels, critic_logits
 
 __version__ = "0.1.0"
 
@@ -52,7 +52,7 @@ class AAVAEConfig(VariationalConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.fake_weight < 0:
-            raise ValueError(f"fake_weight must be non-negative, got {self.fake_weight}")
+            raise ConfigError(f"fake_weight must be non-negative, got {self.fake_weight}")
 
 
 class AAVAE(VariationalModel):
