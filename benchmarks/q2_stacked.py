@@ -37,7 +37,7 @@ RESULTS = BENCH_DIR / "results"
 RUNS = ROOT / "runs" / "q2"
 JSON_FILE = RESULTS / "q2_stacked.json"
 TABLE_FILE = RESULTS / "q2_stacked.md"
-MNIST = os.environ.get("IGM_MNIST", "/work/shared/data/mnist.npz")
+MNIST = os.environ.get("IGM_MNIST", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"))
 
 SIZES: dict[str, dict[str, str]] = {  # (Kg, Kd) of the SIG paper
     "S": {"g_width": "1", "d_width": "0.5"},

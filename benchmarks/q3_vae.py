@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"  # ../shared beside the repository
 from _bench import RESULTS_DIR, ROOT, machine_info  # noqa: E402
 
 from igm import checkpoint  # noqa: E402
@@ -175,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--k-eval", type=int, default=5000)
     p.add_argument("--eval-examples", type=int, default=1000, help="first N test images (0: all 10,000)")
-    p.add_argument("--mnist", default="/work/shared/data/mnist.npz")
+    p.add_argument("--mnist", default=os.environ.get("IGM_MNIST", str(ROOT_MNIST)))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--set", dest="sets", action="append", default=[], help="model override key=value")
     p.add_argument("--tag", default="", help="label of this configuration in the results")

@@ -25,7 +25,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 RESULTS = BENCH_DIR / "results"
 RUNS = BENCH_DIR.parent / "runs" / "q4"
-MNIST = os.environ.get("IGM_MNIST", "/work/shared/data/mnist.npz")
+MNIST = os.environ.get("IGM_MNIST", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist.npz"))
 PROTOCOL = {"lr_g": "2e-4", "lr_d": "2e-4", "beta1": "0.5", "network": "dcgan", "g_width": "1", "d_width": "1"}
 FAMILIES = {"cgan": {}, "gan": {}, "iwgan": {}}  # registered model -> extra overrides
 PUBLISHED = [
