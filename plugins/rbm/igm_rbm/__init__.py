@@ -3,7 +3,9 @@
 A Bernoulli-Bernoulli RBM for data in [0, 1] (binary data, or intensities read as
 probabilities), a Gaussian-Bernoulli one (unit-variance visible units; standardise the data)
 for real-valued data; ``visible=auto`` picks by the data's value range. The math lives in the
-core (:mod:`igm.energy`) so the ``ais`` and ``pseudo-likelihood`` metrics can score any RBM.
+core (:mod:`igm.energy`) so the ``ais`` and ``pseudo-likelihood`` metrics can score any RBM, and
+so does the training recipe (:mod:`igm.rbm_recipe`: weights, CD-k/PCD loss, persistent chains),
+which the ``dbn`` family trains each of its layers with.
 
 Training has one player, ``rbm``, whose loss is the free-energy difference
 
@@ -37,12 +39,11 @@ from typing import Any, Literal
 
 import torch
 from einops import rearrange
-from torch import Tensor, nn
+from torch import Tensor
 
 import igm
 from igm import (
     Batch,
-    Bits,
     ConfigError,
     DataInfo,
     Generator,
@@ -51,12 +52,12 @@ from igm import (
     RBMParams,
     bernoulli,
     check_allocation,
+    contrastive_divergence_loss,
     gibbs,
-    hidden_input,
     randn,
-    sample_hidden,
-    sample_visible,
-    stacked_free_energy_difference,
+    rbm_parameters,
+    resize_chains,
+    start_chains,
 )
 
 __version__ = "0.1.0"
@@ -102,10 +103,7 @@ class RBMGenerator(Generator):
         for d in event_shape:
             num_visible *= d
         self.visible, self.gibbs_steps, self.value_range = visible, gibbs_steps, value_range
-        w = init_std * torch.randn(hidden, num_visible)  # (H, V)
-        self.W = nn.Parameter(w.T.contiguous().T)  # stored column by column: W.T (V, H) is the contiguous table the products sum
-        self.b = nn.Parameter(torch.zeros(num_visible))  # (V,)
-        self.c = nn.Parameter(torch.zeros(hidden))  # (H,)
+        self.W, self.b, self.c = rbm_parameters(hidden, num_visible, init_std)  # (H, V) by columns, (V,), (H,)
 
     def params(self) -> RBMParams:
         return RBMParams(self.W, self.b, self.c, self.visible)
@@ -179,52 +177,20 @@ class RBM(Model):
 
     def prepare_load(self, tensors: Mapping[str, Tensor]) -> None:
         """Persistent chains are sized at the first batch: take the saved size before a strict load."""
-        saved = tensors.get("chains")
-        if self.config.persistent and saved is not None and saved.shape != self.chains.shape:
-            self.chains = torch.empty(saved.shape, dtype=self.chains.dtype, device=self.chains.device)
+        if self.config.persistent:
+            self.chains = resize_chains(self.chains, tensors.get("chains"))
 
     def loss(self, player: str, batch: Batch) -> Tensor:
         """``mean F(v) − mean F(ṽ)``; ``ṽ`` from CD-k (from the batch) or PCD (the persistent chains).
 
-        Every hidden input ``c + W v`` is computed once and the backward pass is one product
-        (:func:`igm.energy.stacked_free_energy_difference` on the rows ``[v; ṽ]``). PCD's
-        negatives do not depend on the batch, so its data and negatives share one product of
-        double height whose sigmoid gives the chains' next state and the gradient alike: a PCD-1
-        update is 3 matrix products (2 of them double), the arithmetic of scikit-learn's 5.
-        On binary data the products with the rows ``[v; ṽ]`` are sums of the rows of ``W.T``
-        (:class:`igm.bits.Bits`; ``W`` is stored column by column for them). The hidden states
-        stay dense: ~25% ones, and the sums over ``W``'s rows would need a transposed copy.
+        :func:`igm.contrastive_divergence_loss` does the work (one product per hidden input,
+        sums of weight rows on binary data).
         """
-        params = self.generator.params()
-        fixed = params.detach()
         v = self.generator.flat(batch[0])  # (B, V)
-        B = v.shape[0]
-        bernoulli_visible = fixed.visible == "bernoulli"
-        with torch.no_grad():
-            bits_v = Bits.of(v) if bernoulli_visible else None  # None unless the batch is 0/1 and sparse
-            if self.config.persistent:
-                if self.chains.numel() == 0:  # start the chains at h = 0, as scikit-learn's h_samples_
-                    count = self.config.chains or B
-                    self.chains = torch.zeros(count, self.config.hidden, dtype=v.dtype, device=v.device)
-                h, a_pos = self.chains, None
-            else:
-                a_pos = hidden_input(fixed, v, bits_v)  # (B, H)
-                h = bernoulli(torch.sigmoid(a_pos))
-            for sweep in range(self.config.cd_k):
-                neg, _ = sample_visible(fixed, h)  # (M, V)
-                if sweep < self.config.cd_k - 1:
-                    h = sample_hidden(fixed, neg)
-            bits_neg = Bits.of(neg, binary=True) if bits_v is not None else None
-            x = torch.cat([v, neg])  # (B + M, V)
-            bits = Bits.stack([bits_v, bits_neg])  # x's ones, or None (dense products)
-            if a_pos is None:  # PCD: one product for the data and the negatives
-                a = hidden_input(fixed, x, bits)  # (B + M, H)
-            else:
-                a = torch.cat([a_pos, hidden_input(fixed, neg, bits_neg)])
-            p = torch.sigmoid(a)
-            if self.config.persistent:
-                self.chains.copy_(bernoulli(p[B:]))
-        return stacked_free_energy_difference(params, x, B, a, p, bits)
+        chains = None
+        if self.config.persistent:  # sized at the first batch, at h = 0 (scikit-learn's h_samples_)
+            self.chains = chains = start_chains(self.chains, self.config.chains or v.shape[0], v)
+        return contrastive_divergence_loss(self.generator.params(), v, self.config.cd_k, chains)
 
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:

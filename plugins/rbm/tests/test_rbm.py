@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-import igm_rbm
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from igm import ConfigError, RunConfig, Trainer, free_energy, gibbs, open_data, save
+from igm import Bits, ConfigError, RunConfig, Trainer, free_energy, gibbs, open_data, save
 from igm.testing import build_model, check_checkpoint_roundtrip, check_model, check_samples, check_trains, toy_points
 
 
@@ -59,8 +58,8 @@ def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent, 
         v = v * (torch.rand(v.shape, generator=torch.Generator().manual_seed(5)) < 0.4)
         with torch.no_grad():
             model.generator.b.fill_(-2.0)
-        real_stack = igm_rbm.Bits.stack
-        monkeypatch.setattr(igm_rbm.Bits, "stack", lambda parts: stacked.append(real_stack(parts)) or stacked[-1])
+        real_stack = Bits.stack
+        monkeypatch.setattr(Bits, "stack", lambda parts: stacked.append(real_stack(parts)) or stacked[-1])
     torch.manual_seed(3)
     loss = model.loss("rbm", (v.reshape(12, 1, 8, 8), None))
     loss.backward()

@@ -1,0 +1,94 @@
+"""The RBM training recipe that the ``rbm`` and ``dbn`` families share: weights, CD-k and PCD.
+
+The math of one RBM (free energy, Gibbs steps, AIS) is :mod:`igm.energy`; this module is how a
+family *trains* one with the generic trainer:
+
+- :func:`rbm_parameters` — the weights ``W`` (H, V) ~ N(0, init_std²), stored column by column
+  (``W.T`` is the contiguous table that the sums of rows of :class:`igm.bits.Bits` read), and
+  zero biases ``b`` (V,), ``c`` (H,): scikit-learn's ``BernoulliRBM`` start.
+- :func:`contrastive_divergence_loss` — the loss ``mean F(v) − mean F(ṽ)`` of a batch ``v``
+  against detached negatives ``ṽ``; its gradient is the CD/PCD update, so plain SGD on it is
+  scikit-learn's step. CD-k: ``ṽ`` after ``cd_k`` Gibbs sweeps from the batch. PCD: the
+  persistent chains' hidden states take ``cd_k`` sweeps and are updated in place.
+- :func:`start_chains` and :func:`resize_chains` — persistent chains live in a buffer of the
+  model (so they are in its checkpoint and a resumed run continues them): empty until the first
+  batch sizes them (all zeros, scikit-learn's ``h_samples_`` start: the first negatives are drawn
+  from p(v | h = 0)), and resized from a checkpoint before a strict load.
+
+Every random draw comes from the global torch RNG, which the trainer saves and restores.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from igm.bits import Bits
+from igm.energy import (
+    RBMParams,
+    bernoulli,
+    hidden_input,
+    sample_hidden,
+    sample_visible,
+    stacked_free_energy_difference,
+)
+
+
+def rbm_parameters(hidden: int, visible: int, init_std: float = 0.01) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:
+    """``W`` (H, V) ~ N(0, init_std²) stored column by column, ``b`` (V,) = 0, ``c`` (H,) = 0."""
+    w = init_std * torch.randn(hidden, visible)  # (H, V)
+    return nn.Parameter(w.T.contiguous().T), nn.Parameter(torch.zeros(visible)), nn.Parameter(torch.zeros(hidden))
+
+
+def start_chains(chains: Tensor, count: int, like: Tensor) -> Tensor:
+    """``chains`` (M, H), or — while it is still empty — ``count`` chains at h = 0 in ``like``'s dtype and device."""
+    if chains.numel():
+        return chains
+    return torch.zeros(count, chains.shape[1], dtype=like.dtype, device=like.device)
+
+
+def resize_chains(chains: Tensor, saved: Tensor | None) -> Tensor:
+    """An empty tensor of the saved chains' shape when it differs from ``chains``'s (before a strict load)."""
+    if saved is None or saved.shape == chains.shape:
+        return chains
+    return torch.empty(saved.shape, dtype=chains.dtype, device=chains.device)
+
+
+def contrastive_divergence_loss(params: RBMParams, v: Tensor, cd_k: int, chains: Tensor | None = None) -> Tensor:
+    """``mean F(v) − mean F(ṽ)`` for a batch ``v`` (B, V); ``ṽ`` from CD-k, or PCD when ``chains`` is given.
+
+    ``params`` are the trained tensors (the gradient flows into them); ``chains`` (M, H) are the
+    persistent chains' hidden states, advanced in place (see :func:`start_chains`).
+
+    Every hidden input ``c + W v`` is computed once and the backward pass is one product
+    (:func:`igm.energy.stacked_free_energy_difference` on the rows ``[v; ṽ]``). PCD's negatives
+    do not depend on the batch, so its data and negatives share one product of double height
+    whose sigmoid gives the chains' next state and the gradient alike: a PCD-1 update is 3 matrix
+    products (2 of them double), the arithmetic of scikit-learn's 5. On binary data the products
+    with the rows ``[v; ṽ]`` are sums of the rows of ``W.T`` (:class:`igm.bits.Bits`). The hidden
+    states stay dense: ~25% ones, and the sums over ``W``'s rows would need a transposed copy.
+    """
+    fixed = params.detach()
+    B = v.shape[0]
+    with torch.no_grad():
+        bits_v = Bits.of(v) if fixed.visible == "bernoulli" else None  # None unless the batch is 0/1 and sparse
+        if chains is not None:
+            h, a_pos = chains, None
+        else:
+            a_pos = hidden_input(fixed, v, bits_v)  # (B, H)
+            h = bernoulli(torch.sigmoid(a_pos))
+        for sweep in range(cd_k):
+            neg, _ = sample_visible(fixed, h)  # (M, V)
+            if sweep < cd_k - 1:
+                h = sample_hidden(fixed, neg)
+        bits_neg = Bits.of(neg, binary=True) if bits_v is not None else None
+        x = torch.cat([v, neg])  # (B + M, V)
+        bits = Bits.stack([bits_v, bits_neg])  # x's ones, or None (dense products)
+        if a_pos is None:  # PCD: one product for the data and the negatives
+            a = hidden_input(fixed, x, bits)  # (B + M, H)
+        else:
+            a = torch.cat([a_pos, hidden_input(fixed, neg, bits_neg)])
+        p = torch.sigmoid(a)
+        if chains is not None:
+            chains.copy_(bernoulli(p[B:]))
+    return stacked_free_energy_difference(params, x, B, a, p, bits)
