@@ -98,7 +98,7 @@ class Sampler:
             out_act = "sigmoid"
         elif self.likelihood == "gaussian":
             out_act = None
-        else:  # implicit: squash into the data's value range, as igm.models.out_activation does
+        else:  # implicit: squash into the data's value range, as igm.nn.factory.out_activation does
             out_act = {(0.0, 1.0): "sigmoid", (-1.0, 1.0): "tanh"}.get(tuple(data["value_range"] or ()), None)
         in_features = self.latent_dim + (self.num_classes or 0)
         self.net = build_mlp(config, in_features, math.prod(self.event_shape), out_act)

@@ -1,4 +1,4 @@
-"""Variational bounds (igm.bounds, igm.vae) and the `nll` metric against known answers.
+"""Variational bounds (igm.bounds, igm.variational) and the `nll` metric against known answers.
 
 - the log weights match a float64 computation written out with torch.distributions;
 - the ELBO never exceeds the importance-weighted bound on the same draws, and L_k grows with k;
@@ -20,7 +20,7 @@ from igm.bounds import HasLikelihoodBound
 from igm.data.base import DataInfo, TensorSource
 from igm.errors import ConfigError
 from igm.metrics.likelihood import TestNLL
-from igm.vae import VariationalConfig, VariationalModel
+from igm.variational import VariationalConfig, VariationalModel
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture

@@ -143,7 +143,7 @@ def test_fit_on_two_processes_writes_one_run_and_resumes_exactly(tmp_path):
 BOMB = '''
 import os
 import igm
-from igm.models import AdversarialModel
+from igm.adversarial import AdversarialModel
 
 
 class RankBomb(AdversarialModel):

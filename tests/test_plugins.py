@@ -27,7 +27,7 @@ from igm.divergences import BUILTIN_DIVERGENCES, JSD
 from igm.errors import CheckpointError, PluginError, UnknownNameError
 from igm.hookspecs import HOOKS, KINDS
 from igm.metrics import Metric
-from igm.models import AdversarialModel
+from igm.adversarial import AdversarialModel
 from igm.registry import get_registry, reset_registry
 from igm.testing import plugin, toy_points
 from igm.trainer import Trainer
@@ -241,7 +241,7 @@ def test_a_bundled_family_keeps_its_name_even_against_a_plugin_that_loads_first(
     """An 'ali' plugin (loaded before 'gan' alphabetically) registering 'gan' cannot change what gan trains."""
     fake_dist(tmp_path, "ali", "igm-ali", "1.0", "igm_ali_fake", """
         import igm
-        from igm.models import AdversarialModel
+        from igm.adversarial import AdversarialModel
 
         class ALI(AdversarialModel):
             \"\"\"Not the GAN.\"\"\"
@@ -446,7 +446,7 @@ FAKE_DISTS = {
     """),
     "goodfam": ("igm-fake-good", "0.2", "igm_fake_good", '''
         import igm
-        from igm.models import AdversarialModel
+        from igm.adversarial import AdversarialModel
 
         class GoodModel(AdversarialModel):
             """A family from an installed distribution."""
@@ -617,3 +617,45 @@ def test_a_checkpoint_names_the_model_as_it_was_registered(tmp_path):
         checkpoint.save(model, tmp_path / "m.safetensors")
         assert checkpoint.read_metadata(tmp_path / "m.safetensors")["igm.model"] == "gan-alias"
         assert type(checkpoint.load(tmp_path / "m.safetensors")) is Nameless
+
+
+def test_an_adversarial_model_takes_its_divergence_from_where_it_is_planned(monkeypatch):
+    """`parts` looks the divergence up once; building the model never touches the registry."""
+    import igm.registry
+    from igm.models import instantiate
+    from igm.testing import build_model
+
+    class CountingJSD(JSD):
+        """JSD under a plugin's name."""
+
+    @igm.hookimpl
+    def register_divergences(register):
+        register("counting-jsd", CountingJSD)
+
+    data = toy_points().info
+    config = igm.build_config(igm.AdversarialConfig, {"divergence": "counting-jsd"})
+    with plugin(types.SimpleNamespace(register_divergences=register_divergences), "parts-plugin"):
+        assert AdversarialModel.parts(config, get_registry()) == {"divergence": CountingJSD}
+        assert type(build_model("gan", data, {"divergence": "counting-jsd"}).divergence) is CountingJSD
+        parts = AdversarialModel.parts(config, get_registry())
+
+        def no_lookup():
+            raise AssertionError("a model looked a component up while being built")
+
+        monkeypatch.setattr(igm.registry, "get_registry", no_lookup)
+        model = AdversarialModel(config, data, **parts)
+        assert type(model.divergence) is CountingJSD
+        monkeypatch.undo()
+        # built directly, without the registry's lookup: the core's divergences only, and one clear line
+        assert type(AdversarialModel(dataclasses.replace(config, divergence="kl"), data).divergence).__name__ == "KL"
+        with pytest.raises(igm.ConfigError, match="counting-jsd.*through the registry"):
+            AdversarialModel(config, data)
+        # instantiate (what igm fit and igm.load use) passes the parts on
+        assert type(instantiate(AdversarialModel, config, data).divergence) is CountingJSD
+
+
+def test_a_critic_free_divergence_is_refused_by_the_adversarial_recipe():
+    from igm.testing import build_model
+
+    with pytest.raises(igm.ConfigError, match="'mmd' has no critic"):
+        build_model("gan", toy_points().info, {"divergence": "mmd"})

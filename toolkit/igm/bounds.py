@@ -16,8 +16,9 @@ and two bounds on log p(x), per example (B,):
 :func:`log_weights` draws the k samples in chunks so that the decoder never sees more than
 ``max_elements`` output numbers at once: ``igm eval --metric nll`` uses k = 5,000.
 
-Likelihoods of the decoder (``log p(x|z)`` summed over the event dimensions, shape (N,)):
-:func:`bernoulli_log_prob` from logits, :func:`gaussian_log_prob` from mean and log-std.
+Likelihoods of the decoder (``log p(x|z)`` summed over the event dimensions, shape (N,)) are
+:mod:`igm.likelihoods`' :func:`bernoulli_log_prob` (from logits) and :func:`gaussian_log_prob`
+(from mean and log-std).
 
 :class:`HasLikelihoodBound` is the protocol a model implements to be scored by the ``nll``
 metric: ``log_weights(x, k, labels=None) -> (k, B)``.
@@ -30,10 +31,10 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-LOG_2PI = math.log(2 * math.pi)
+from igm.draws import randn
+from igm.likelihoods import LOG_2PI, std_normal_log_prob
 DEFAULT_MAX_ELEMENTS = 1 << 22  # decoder output numbers per chunk (16 MB in float32)
 
 # log p(x | z): x (B, *event), z (B, L) or (c, B, L), labels (B,) or None -> (B,) or (c, B)
@@ -52,38 +53,6 @@ class HasLikelihoodBound(Protocol):
 def log_mean_exp(x: Tensor, dim: int = 0) -> Tensor:
     """``log mean exp(x)`` along ``dim``, computed stably with log-sum-exp."""
     return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
-
-
-def _sum_event(ll: Tensor, x: Tensor) -> Tensor:
-    """Sum ``ll`` (*lead, B, *event) over the event dimensions of ``x`` (B, *event): -> (*lead, B)."""
-    return ll.flatten(ll.dim() - x.dim() + 1).sum(-1)
-
-
-def bernoulli_log_prob(x: Tensor, logits: Tensor) -> Tensor:
-    """``sum_d log Bernoulli(x_d; sigmoid(logits_d))`` for x in [0, 1]: (B, *event) -> (B,).
-
-    ``logits`` may carry extra leading dimensions, (*lead, B, *event) -> (*lead, B), and ``x``
-    broadcasts over them without a copy. One fused kernel (binary cross-entropy with logits):
-    ``x * l - softplus(l)``, exact for binary x (the negative cross-entropy for x in between).
-    """
-    lead = logits.dim() - x.dim() + 1
-    flat = logits.flatten(lead)  # (*lead, B, D): a view; fewer dimensions make a faster kernel
-    ll = F.binary_cross_entropy_with_logits(flat, x.flatten(1).expand_as(flat), reduction="none")
-    return -ll.sum(-1)
-
-
-def gaussian_log_prob(x: Tensor, mean: Tensor, log_std: Tensor) -> Tensor:
-    """``sum_d log N(x_d; mean_d, exp(log_std_d)^2)``: (B, *event) -> (B,) (log_std broadcasts).
-
-    ``mean`` may carry extra leading dimensions, (*lead, B, *event) -> (*lead, B).
-    """
-    ll = -0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI  # (*lead, B, *event)
-    return _sum_event(ll, x)
-
-
-def std_normal_log_prob(z: Tensor) -> Tensor:
-    """``log N(z; 0, I)`` summed over the last dimension: (..., L) -> (...)."""
-    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
 
 
 def kl_to_std_normal(mu: Tensor, logvar: Tensor) -> Tensor:
@@ -128,10 +97,7 @@ def log_weights(
     out: list[Tensor] = []
     for start in range(0, k, chunk):
         c = min(chunk, k - start)
-        if generator is None:
-            eps = torch.randn((c, batch, latent), device=mu.device, dtype=mu.dtype)
-        else:
-            eps = torch.randn((c, batch, latent), generator=generator, device=generator.device).to(mu)
+        eps = randn((c, batch, latent), generator, mu.device, mu.dtype)
         z = mu + std * eps  # (c, B, L)
         log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1)  # (c, B)
         log_prior = std_normal_log_prob(z)  # (c, B)
@@ -158,9 +124,6 @@ def elbo_analytic(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """The ELBO with one reparameterised draw for ``E_q log p(x|z)`` and the closed-form KL: (B,)."""
-    if generator is None:
-        eps = torch.randn_like(mu)
-    else:
-        eps = torch.randn(mu.shape, generator=generator, device=generator.device).to(mu)
+    eps = randn(tuple(mu.shape), generator, mu.device, mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * eps  # (B, L)
     return log_likelihood(x, z, labels) - kl_to_std_normal(mu, logvar)

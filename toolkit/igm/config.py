@@ -162,6 +162,19 @@ def build(cls: type[T], values: dict[str, Any] | None = None, what: str = "confi
         raise ConfigError(f"invalid {what}: {exc}") from None
 
 
+def refuse_unread(config: Any, names: tuple[str, ...], where: str) -> None:
+    """ConfigError naming the first of ``names`` that ``config`` sets away from its default: nothing reads it."""
+
+    for field in dataclasses.fields(config):
+        if field.name not in names or field.default is dataclasses.MISSING:
+            continue
+        value = getattr(config, field.name)
+        if value != field.default and not (isinstance(value, (list, tuple)) and tuple(value) == tuple(field.default)):
+            raise ConfigError(
+                f"{field.name}={value!r} has no effect with {where}: drop it (or choose a setting that reads it)"
+            )
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON- and TOML-able dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))

@@ -5,7 +5,7 @@
 - :class:`ImplicitGenerator` — a deterministic transform ``x = T(z)`` of a standard Gaussian
   latent ``z``; its density is implicit.
 - :class:`SemiImplicitGenerator` — ``theta = T(z)``, then ``x ~ p(x | theta)`` from an explicit
-  :class:`Likelihood` (:class:`GaussianLikelihood` with bandwidth sigma, :class:`BernoulliLikelihood`).
+  :class:`igm.likelihoods.Likelihood` (``GaussianLikelihood`` with bandwidth sigma, ``BernoulliLikelihood``).
   Its marginal is a continuous mixture; the ``sig`` divergence fits it by maximum likelihood
   of the finite mixture over M draws of theta.
 
@@ -16,10 +16,12 @@ draw them uniformly. Passing a seeded ``torch.Generator`` makes a draw reproduci
 from __future__ import annotations
 
 import itertools
-import math
 
 import torch
 from torch import Tensor, nn
+
+from igm.draws import rand, randint, randn  # noqa: F401 - re-exported: igm.randn is this module's
+from igm.likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood  # noqa: F401 - re-exported
 
 
 class Generator(nn.Module):
@@ -62,25 +64,6 @@ class Generator(nn.Module):
         return labels
 
 
-def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    """Standard normal draws on ``device``, from ``generator`` (any device) or the global RNG."""
-    if generator is None:
-        return torch.randn(shape, device=device)
-    return torch.randn(shape, generator=generator, device=generator.device).to(device)
-
-
-def rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
-    if generator is None:
-        return torch.rand(shape, device=device)
-    return torch.rand(shape, generator=generator, device=generator.device).to(device)
-
-
-def randint(high: int, n: int, generator: torch.Generator | None, device: torch.device) -> Tensor:
-    if generator is None:
-        return torch.randint(high, (n,), device=device)
-    return torch.randint(high, (n,), generator=generator, device=generator.device).to(device)
-
-
 class ImplicitGenerator(Generator):
     """``x = net(z)`` (or ``net(z, labels)``) with ``z ~ N(0, I)`` of size ``latent_dim``."""
 
@@ -100,47 +83,6 @@ class ImplicitGenerator(Generator):
     def sample(self, n: int, labels: Tensor | None = None, generator: torch.Generator | None = None) -> Tensor:
         labels = self.labels_for(n, labels, generator)
         return self.forward(self.prior(n, generator), labels)
-
-
-class Likelihood(nn.Module):
-    """An explicit p(x | theta): draws and log-densities (summed over the event dimensions)."""
-
-    def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        raise NotImplementedError
-
-    def log_prob(self, x: Tensor, theta: Tensor) -> Tensor:
-        raise NotImplementedError
-
-
-class GaussianLikelihood(Likelihood):
-    """x ~ N(theta, sigma² I): theta is the mean, sigma a fixed bandwidth."""
-
-    def __init__(self, sigma: float) -> None:
-        super().__init__()
-        if not sigma > 0:
-            raise ValueError(f"sigma must be positive, got {sigma}")
-        self.sigma = float(sigma)
-
-    def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return theta + self.sigma * randn(tuple(theta.shape), generator, theta.device)
-
-    def log_prob(self, x: Tensor, theta: Tensor) -> Tensor:
-        d = x[0].numel()
-        sq = (x - theta).flatten(1).pow(2).sum(1)
-        return -sq / (2 * self.sigma**2) - 0.5 * d * math.log(2 * math.pi * self.sigma**2)
-
-
-class BernoulliLikelihood(Likelihood):
-    """x ~ Bernoulli(theta) per dimension: theta holds probabilities in (0, 1)."""
-
-    eps = 1e-6
-
-    def sample(self, theta: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        return (rand(tuple(theta.shape), generator, theta.device) < theta).to(theta.dtype)
-
-    def log_prob(self, x: Tensor, theta: Tensor) -> Tensor:
-        p = theta.clamp(self.eps, 1 - self.eps)
-        return (x * p.log() + (1 - x) * (1 - p).log()).flatten(1).sum(1)
 
 
 class SemiImplicitGenerator(ImplicitGenerator):

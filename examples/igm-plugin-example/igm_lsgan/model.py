@@ -1,6 +1,6 @@
 """The LSGAN family: the core's adversarial recipe with the least-squares divergence by default.
 
-Everything but the default divergence comes from :class:`igm.models.AdversarialModel`: MLPs
+Everything but the default divergence comes from :class:`igm.AdversarialModel`: MLPs
 for points and vectors, DCGAN networks for images, a critic then a generator step per round.
 ``--set divergence=hinge`` trains the hinge-loss GAN instead; any other registered divergence
 with a critic (``jsd``, ``kl``, ``wasserstein``) works too.

@@ -9,7 +9,7 @@ the generator draws with given labels or, when none are given, uniform ones.
 
 ``igm fit cgan --data digits`` trains it; ``igm sample CHECKPOINT --label 3`` draws class 3,
 and :func:`igm.images.save_class_grid` draws a grid with one row per class.
-Everything else (divergence, networks, optimizers) is :class:`igm.models.AdversarialConfig`.
+Everything else (divergence, networks, optimizers) is :class:`igm.AdversarialConfig`.
 """
 
 from __future__ import annotations

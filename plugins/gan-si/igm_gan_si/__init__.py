@@ -33,7 +33,7 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
   batch's fakes for images. The critic only ever sees the batch's fakes.
 * ``lr_g``: 0 means 1e-3 for images; for points 3e-3, or 1e-3 when σ < 0.05 (ring8's σ = 0.01,
   where the sig family diverged at 3e-3). ``lr_d`` is 1e-3.
-* every field of :class:`igm.models.AdversarialConfig` (divergence, networks, optimizers).
+* every field of :class:`igm.AdversarialConfig` (divergence, networks, optimizers).
 
 The point defaults (λ 10, M 1,024, lr_g 3e-3 / 1e-3, a cosine decay of every rate, and the
 budgets of ``run_defaults``) let the likelihood lead once the kernel is sharp — a sample
@@ -114,14 +114,14 @@ class GANSI(AnnealedBandwidth, AdversarialModel):
     name = "gan-si"
     Config = GANSIConfig
 
-    def __init__(self, config: GANSIConfig, data: DataInfo) -> None:
+    def __init__(self, config: GANSIConfig, data: DataInfo, **parts: Any) -> None:
         image = data.kind == "image"
         sigma = config.sigma or default_sigma(data)
         lam = config.lam if config.lam is not None else (IMAGE_LAM if image else POINTS_LAM)
         lr_g = config.lr_g or generator_rate(sigma, slow=image)
         m = config.M or (0 if image else POINTS_M)  # images: 0 stays "the batch's fakes"
         config = dataclasses.replace(config, sigma=sigma, lam=lam, lr_g=lr_g, M=m)
-        super().__init__(config, data)
+        super().__init__(config, data, **parts)  # parts: the divergence the registry looked up
         # λ in use: the configured one, or 0 until lam_auto measures it on the first batch
         lam = 0.0 if config.lam_auto else config.lam
         self.register_buffer("lam_value", torch.tensor(lam, dtype=torch.float32))

@@ -6,7 +6,7 @@ importance-weighted bound with 5 samples (IWAE); ``--set conditional=true`` a CV
 ``--set network=conv`` the convolutional pair. The decoder is the checkpoint's generator: its
 ``sample`` returns the decoder's means (Bernoulli probabilities, or Gaussian means inside the
 data's range). ``igm eval run/model.safetensors --metric nll`` estimates the test NLL with
-5,000 importance samples. Everything is the core's :class:`igm.vae.VariationalModel`; this
+5,000 importance samples. Everything is the core's :class:`igm.variational.VariationalModel`; this
 plugin names it.
 """
 

@@ -5,47 +5,27 @@ mixture ``(1/M) Σ_j p(x | θ_j)`` and its negative log-likelihood on data ``x_1
 
     H_M = −(1/N) Σ_i log (1/M) Σ_j p(x_i | θ_j).
 
-Likelihoods, with D the flattened event size:
-
-* ``"gaussian"``:  ``log N(x; θ, σ²I) = −‖x − θ‖² / (2σ²) − (D/2)·log(2πσ²)``;
-* ``"bernoulli"``: ``log p(x | θ) = x·log θ + (1 − x)·log(1 − θ)``, θ ∈ (0, 1), x ∈ [0, 1].
-
-Both are computed as an (N, M) matrix by one matmul, never as an N×M×D tensor, so the peak
-memory is O(N·M + (N+M)·D). Float32 inputs stay float32.
+The likelihood is ``"gaussian"`` (θ the means, σ the bandwidth) or ``"bernoulli"`` (θ the
+probabilities); :func:`igm.likelihoods.pairwise_log_prob` computes every log p(x_i | θ_j) as an
+(N, M) matrix by one matmul, never an N×M×D tensor, so the peak memory is O(N·M + (N+M)·D).
+Float32 inputs stay float32.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from igm.divergences._distances import flatten_events, squared_distances
+from igm.divergences._distances import flatten_events
 from igm.divergences.base import Critic, Divergence, full_precision
 from igm.errors import ConfigError
+from igm.likelihoods import LikelihoodName, pairwise_log_prob
 
-Likelihood = Literal["gaussian", "bernoulli"]
 DEFAULT_SIGMA = 0.1
-BERNOULLI_EPS = 1e-6  # θ is clamped to [eps, 1 − eps]
-
-
-def _log_likelihoods(x: Tensor, theta: Tensor, sigma: float | Tensor, likelihood: str) -> Tensor:
-    """log p(x_i | θ_j) for x (N, D) and θ (M, D): shape (N, M)."""
-    d = x.shape[1]
-    if likelihood == "gaussian":
-        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-        var = sigma * sigma
-        sq = squared_distances(x, theta)  # (N, M)
-        return -sq / (2.0 * var) - 0.5 * d * torch.log(2.0 * math.pi * var)
-    if likelihood == "bernoulli":
-        theta = theta.clamp(BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
-        log_p, log_q = torch.log(theta), torch.log1p(-theta)  # (M, D) each
-        # x·log θ + (1 − x)·log(1 − θ) = x·(log θ − log(1 − θ)) + Σ_d log(1 − θ_d)
-        return x @ (log_p - log_q).T + log_q.sum(dim=1)  # (N, M)
-    raise ValueError(f"unknown likelihood {likelihood!r}: expected 'gaussian' or 'bernoulli'")
 
 
 @full_precision
@@ -53,7 +33,7 @@ def sig_loss(
     x: Tensor,
     theta: Tensor,
     sigma: float | Tensor | None = None,
-    likelihood: Likelihood = "gaussian",
+    likelihood: LikelihoodName = "gaussian",
 ) -> Tensor:
     """Return the scalar ``H_M = −mean_i log (1/M) Σ_j p(x_i | θ_j)``.
 
@@ -70,7 +50,7 @@ def sig_loss(
     dtype = torch.result_type(x, theta)  # no upcast: float32 stays float32
     x2 = flatten_events(x).to(dtype)  # (N, D)
     t2 = flatten_events(theta).to(dtype)  # (M, D)
-    log_p = _log_likelihoods(x2, t2, DEFAULT_SIGMA if sigma is None else sigma, likelihood)
+    log_p = pairwise_log_prob(x2, t2, likelihood, DEFAULT_SIGMA if sigma is None else sigma)  # (N, M)
     log_mix = torch.logsumexp(log_p, dim=1) - math.log(t2.shape[0])  # (N,)
     return -log_mix.mean()
 
@@ -105,7 +85,7 @@ def planned_sigma(config: Any, step: int, run_steps: int) -> float:
 
 @dataclass
 class SIGConfig:
-    likelihood: Likelihood = "gaussian"
+    likelihood: LikelihoodName = "gaussian"
     sigma: float = DEFAULT_SIGMA  # standard deviation of the gaussian likelihood
 
     def __post_init__(self) -> None:

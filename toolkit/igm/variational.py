@@ -35,8 +35,11 @@ from torch import Tensor, nn
 from igm import bounds
 from igm.data.base import Batch, DataInfo
 from igm.errors import ConfigError
-from igm.generators import Generator, randn
-from igm.models import Model, Player, conditional_classes
+from igm.draws import rand, randn
+from igm.generators import Generator
+from igm.likelihoods import bernoulli_log_prob, gaussian_log_prob
+from igm.models import Model, Player
+from igm.nn.factory import conditional_classes
 
 MIN_LOG_STD = math.log(1e-3)  # floor of the learned Gaussian standard deviation
 
@@ -134,8 +137,8 @@ class DecoderGenerator(Generator):
         else:
             out = self.forward(z, labels)  # (B, *event)
         if self.likelihood == "bernoulli":
-            return bounds.bernoulli_log_prob(x, out)
-        return bounds.gaussian_log_prob(x, out, self.std_log())
+            return bernoulli_log_prob(x, out)
+        return gaussian_log_prob(x, out, self.std_log())
 
     def mean(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """E[x | z], inside the data's value range: (n, L) -> (n, *event)."""
@@ -155,8 +158,7 @@ class DecoderGenerator(Generator):
         labels = self.labels_for(n, labels, generator)
         out = self.forward(self.prior(n, generator), labels)
         if self.likelihood == "bernoulli":
-            u = torch.rand(out.shape, generator=generator, device=generator.device if generator else out.device)
-            return (u.to(out.device) < torch.sigmoid(out)).to(out.dtype)
+            return (rand(tuple(out.shape), generator, out.device) < torch.sigmoid(out)).to(out.dtype)
         return out + self.std_log().exp() * randn(tuple(out.shape), generator, out.device)
 
 

@@ -1,0 +1,178 @@
+"""The adversarial recipe: a generator against a critic under a divergence (GAN, cGAN, IWGAN, GAN-SI, ...).
+
+:class:`AdversarialModel` is the shared model of every critic-based family. Its players are
+``critic`` (``critic_steps`` per round) then ``generator``; its networks come from
+:mod:`igm.nn.factory` by the data's kind (MLPs for points and vectors, DCGAN for images); its
+divergence is any registered one with a critic (jsd, kl, wasserstein, or a plugin's), looked up
+by name where the model is planned (:meth:`AdversarialModel.parts`, called by the registry's
+builders — ``igm fit``, ``igm.load``, ``igm.testing.build_model``) and passed to ``__init__``, so
+that building a model never discovers plugins. A model built directly, ``GAN(config, data)``,
+gets the core's built-in divergences by name.
+
+Options of the divergence live in the model's config under their own names (``loss``,
+``direction``, ``gp_weight``, ``r1_weight``: :data:`DIVERGENCE_OPTIONS`); one that the chosen
+divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an exponential
+moving average of the generator, which is what users sample.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+from torch import Tensor, nn
+
+from igm.config import refuse_unread
+from igm.data.base import Batch, DataInfo
+from igm.divergences.base import Divergence
+from igm.errors import ConfigError
+from igm.generators import Generator, ImplicitGenerator
+from igm.models import IMAGE_RUN_DEFAULTS, Model, Player, bind_labels
+from igm.nn.factory import GeneratorConfig, conditional_classes, critic_net, generator_net, resolve_network
+
+if TYPE_CHECKING:
+    from igm.registry import Registry
+
+
+@dataclass
+class AdversarialConfig(GeneratorConfig):
+    """Generator (every :class:`~igm.nn.factory.GeneratorConfig` field), critic and divergence of a critic-based family."""
+
+    divergence: str = "jsd"  # any registered divergence with a critic: jsd, kl, wasserstein
+    loss: Literal["non-saturating", "minimax"] = "non-saturating"  # jsd's generator loss
+    direction: Literal["reverse", "forward"] = "reverse"  # kl's direction
+    gp_weight: float = 10.0  # wasserstein's gradient penalty
+    d_hidden: tuple[int, ...] = (100,)  # MLP critic hidden sizes
+    d_activation: str = "relu"  # relu | leaky_relu | tanh | elu | maxout
+    d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
+    conditional: bool = False  # feed labels to both networks (needs a labelled data source)
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    critic_steps: int = 1  # critic steps per generator step
+    d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
+    r1_weight: float = 0.0  # jsd/kl: R1 penalty (γ) on the critic's gradient at the data; 0: none
+    ema: float = 0.0  # decay of an exponential moving average of the generator's weights, sampled by users; 0: none
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.critic_steps < 1:
+            raise ConfigError("critic_steps must be at least 1")
+        if not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must lie in [0, 1), got {self.ema}")
+
+
+def builtin_divergence(name: str) -> type[Divergence]:
+    """The core's divergence called ``name``, for a model built without the registry's lookup."""
+    from igm.divergences import BUILTIN_DIVERGENCES
+
+    if name not in BUILTIN_DIVERGENCES:
+        raise ConfigError(
+            f"divergence '{name}' is not one of the core's ({', '.join(BUILTIN_DIVERGENCES)}): build the model "
+            "through the registry (igm fit, igm.testing.build_model) so that plugins' divergences are found"
+        )
+    return BUILTIN_DIVERGENCES[name]
+
+
+DIVERGENCE_OPTIONS = ("loss", "direction", "gp_weight", "r1_weight")  # model fields that only some divergences read
+
+
+def divergence_options(divergence_cls: type, config: Any) -> dict[str, Any]:
+    """The divergence's own config fields, read from model config fields of the same name.
+
+    A divergence option set for a divergence that does not read it (``gp_weight`` with jsd) is a ConfigError.
+    """
+    names = {f.name for f in dataclasses.fields(divergence_cls.Config)}
+    refuse_unread(config, tuple(n for n in DIVERGENCE_OPTIONS if n not in names), f"divergence={config.divergence}")
+    return {name: getattr(config, name) for name in names if hasattr(config, name)}
+
+
+class AdversarialModel(Model):
+    """A generator against a critic under a divergence; players ``critic`` then ``generator``."""
+
+    Config: ClassVar[type] = AdversarialConfig
+
+    @classmethod
+    def parts(cls, config: AdversarialConfig, registry: Registry) -> dict[str, Any]:
+        """The divergence class named by ``config.divergence``, looked up once where the model is planned."""
+        return {"divergence": registry.get("divergences", config.divergence)}
+
+    def __init__(self, config: AdversarialConfig, data: DataInfo, divergence: type[Divergence] | None = None) -> None:
+        config = resolve_network(config, data)
+        latent = config.latent_dim
+        super().__init__(config, data)
+        self.num_classes = conditional_classes(config, data)
+        div_cls = divergence or builtin_divergence(config.divergence)
+        if not div_cls.needs_critic:
+            raise ConfigError(
+                f"divergence '{config.divergence}' has no critic; an adversarial model needs one that has (jsd, kl, wasserstein, ...)"
+            )
+        self.divergence = div_cls(**divergence_options(div_cls, config))
+        self.generator = ImplicitGenerator(self.build_generator_net(), latent, data.event_shape, self.num_classes)
+        if config.ema:  # users sample the average (saved as generator.*); the player trains online.*
+            self.online = self.generator
+            self.generator = copy.deepcopy(self.online).requires_grad_(False)
+        self.critic = self.build_critic()
+
+    @property
+    def trained(self) -> Generator:
+        """The generator the players train: ``generator`` itself, or the one it averages when ``ema`` is set."""
+        return self.online if self.config.ema else self.generator
+
+    def update_ema(self) -> None:
+        """Move the averaged generator towards the trained one (called before each generator step)."""
+        if self.generator is self.trained or not self.training:
+            return
+        decay = self.config.ema
+        with torch.no_grad():
+            for avg, now in zip(self.generator.parameters(), self.trained.parameters()):
+                avg.lerp_(now, 1.0 - decay)
+            for avg, now in zip(self.generator.buffers(), self.trained.buffers()):
+                avg.copy_(now)
+
+    def build_generator_net(self, out_shape: tuple[int, ...] | None = None) -> nn.Module:
+        return generator_net(self.config, self.data, self.num_classes, out_shape)
+
+    def build_critic(self) -> nn.Module:
+        return critic_net(self.config, self.data, self.num_classes)
+
+    @classmethod
+    def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
+        """Critic-based families: DCGAN-sized runs for images, MLP-sized ones otherwise."""
+        if data.kind == "image":
+            return dict(IMAGE_RUN_DEFAULTS)
+        return {"steps": 5_000, "batch_size": 256}
+
+    def players(self) -> list[Player]:
+        c = self.config
+        betas = (c.beta1, c.beta2)
+        return [
+            Player("critic", list(self.critic.parameters()), lr=c.lr_d, betas=betas, steps=c.critic_steps),
+            Player("generator", list(self.trained.parameters()), lr=c.lr_g, betas=betas),
+        ]
+
+    def critic_fn(self, labels: Tensor | None) -> Callable[[Tensor], Tensor]:
+        """The critic as a function of x alone (labels bound for conditional models)."""
+        return bind_labels(self.critic, labels if self.num_classes is not None else None)
+
+    def fake(self, real: Tensor, labels: Tensor | None) -> Tensor:
+        """As many samples of the trained generator as real ones (with the same labels when conditional)."""
+        return self.trained.sample(real.shape[0], labels if self.num_classes is not None else None)
+
+    def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
+        real, labels = batch
+        labels = labels if self.num_classes is not None else None
+        if player == "critic":
+            with torch.no_grad():
+                fake = self.fake(real, labels)
+            return self.divergence.critic_loss(self.critic_fn(labels), real, fake)
+        self.update_ema()
+        fake = self.fake(real, labels)
+        return self.generator_loss(real, fake, labels)
+
+    def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Tensor | Mapping[str, Tensor]:
+        """The generator's loss on a batch; families that reweight or regularise override this."""
+        return self.divergence.generator_loss(self.critic_fn(labels), real, fake)
