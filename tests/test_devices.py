@@ -125,6 +125,62 @@ def test_threads_and_gpu_counts(monkeypatch):
         _check_devices(2, "auto", "auto")
 
 
+@pytest.mark.parametrize("source", ["grid25", "binarized-digits"])
+def test_a_prefetching_stream_hands_out_the_same_batches_and_saves_the_position_of_the_last_one(source):
+    """One batch is drawn ahead, yet the saved state is that after the batches handed out."""
+    from igm.data.prefetch import PrefetchStream
+
+    data = open_data(source)
+    plain, ahead = data.stream(64, 3), PrefetchStream(data.stream(64, 3), torch.device("cpu"))
+    for k in range(1, 1601):  # past an epoch boundary (100,000 / 64 batches of grid25)
+        xa, ya = next(plain)
+        xb, yb = next(ahead)
+        assert torch.equal(xa, xb) and (ya is None) == (yb is None)
+        if k in (1, 7, 1563, 1600):
+            sa, sb = plain.state_dict(), ahead.state_dict()
+            assert sa.keys() == sb.keys() and all(torch.equal(sa[key], sb[key]) for key in sa), k
+    resumed = PrefetchStream(data.stream(64, 99), torch.device("cpu"))
+    resumed.load_state_dict(ahead.state_dict())
+    for _ in range(5):
+        assert torch.equal(next(plain)[0], next(resumed)[0])
+
+
+def test_a_run_fed_one_batch_ahead_resumes_bit_identical(tmp_path, monkeypatch):
+    """The trainer wraps a source too large for the device in a PrefetchStream; resume stays exact."""
+    from igm.data.prefetch import PrefetchStream
+
+    real_init = igm.trainer.Trainer.__init__
+
+    def prefetching_init(self, *args, **kw):  # what the trainer does on CUDA for a source over the budget
+        real_init(self, *args, **kw)
+        self.stream = PrefetchStream(self.stream, self.device)
+
+    monkeypatch.setattr(igm.trainer.Trainer, "__init__", prefetching_init)
+    trainer(tmp_path / "full", 8).fit()
+    trainer(tmp_path / "split", 4).fit()
+    t = trainer(tmp_path / "split", 8, seed=5)
+    assert isinstance(t.stream, PrefetchStream)
+    t.fit(resume=True)
+    monkeypatch.undo()
+    trainer(tmp_path / "plain", 8).fit()
+    assert same(state(tmp_path / "full"), state(tmp_path / "split"))
+    assert same(state(tmp_path / "full"), state(tmp_path / "plain"))  # prefetching changes nothing
+
+
+@cuda
+def test_on_cuda_a_source_over_the_budget_is_prefetched_from_pinned_memory_and_resumes_exactly(tmp_path, monkeypatch):
+    from igm.data.prefetch import PrefetchStream
+
+    monkeypatch.setenv("IGM_DEVICE_DATA_LIMIT", "1K")
+    source = open_data("grid25")
+    t = trainer(tmp_path / "full", 8, data=source, device="cuda")
+    assert isinstance(t.stream, PrefetchStream) and not t.data_on_device and t.stream.pin
+    t.fit()
+    trainer(tmp_path / "split", 4, data=source, device="cuda").fit()
+    trainer(tmp_path / "split", 8, seed=5, data=source, device="cuda").fit(resume=True)
+    assert same(state(tmp_path / "full"), state(tmp_path / "split"))
+
+
 @cuda
 def test_on_cuda_the_data_lives_on_the_device_and_resume_is_exact(tmp_path):
     source = open_data("grid25")

@@ -39,6 +39,7 @@ from torch import Tensor
 
 from igm import checkpoint
 from igm.data.base import Batch, DataSource
+from igm.data.prefetch import PrefetchStream
 from igm.distributed import SINGLE, DistContext, wrap_player
 from igm.errors import CheckpointError, ConfigError, Interrupted, RunWriteError, TrainingError
 from igm.models import Model
@@ -166,6 +167,8 @@ class Trainer:
         )
         self.stream = data.stream(self.run.batch_size, self.run.seed, self.dist.rank, self.dist.world_size)
         self.data_on_device = place_stream(self.stream, self.device)
+        if not self.data_on_device and self.device.type == "cuda":  # too large for the device: copied one batch ahead
+            self.stream = PrefetchStream(self.stream, self.device)
         # on an accelerator, losses stay on the device and are read (and checked) at log time only
         self.defer_sync = self.device.type != "cpu"
         self._pending: list[tuple[int, str, Tensor]] = []  # (step, player, loss) not yet checked

@@ -169,7 +169,7 @@ class ShuffledStream(BatchStream):
     def state_dict(self) -> dict[str, Tensor]:
         return {
             "rng": self.rng.get_state(),
-            "order": self.order.clone(),
+            "order": self.order.contiguous(),  # never changed in place (each epoch makes a new one): no copy
             "position": torch.tensor([self.epoch, self.pos], dtype=torch.int64),
         }
 
