@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import pytest
@@ -16,6 +18,8 @@ def test_contract_on_points(tmp_path):
     model = check_model("gan-si", toy_points(), tmp_path, overrides={"lam": "0.5", "sigma": "0.2", "lr_g": "0.002"})
     assert model.config.sigma == 0.2  # check_model trains the model it is given, overrides and all
     assert build_model("gan-si", toy_points().info).config.sigma == 0.1  # toy_points declares std 0.1
+    sharp = dataclasses.replace(toy_points().info, extra={"std": 0.03})  # not the 0.1 fallback
+    assert build_model("gan-si", sharp).config.sigma == 0.03  # the data's own std, whatever it is
 
 
 def test_contract_wgan_gp_si(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import pytest
@@ -17,6 +19,8 @@ def test_contract_on_points(tmp_path):
     assert isinstance(model.generator.likelihood, GaussianLikelihood)
     assert model.config.sigma == 0.2  # check_model trains the model it is given, overrides and all
     assert build_model("sig", toy_points().info).config.sigma == 0.1  # toy_points declares std 0.1: the default follows it
+    sharp = dataclasses.replace(toy_points().info, extra={"std": 0.03})  # not the 0.1 fallback
+    assert build_model("sig", sharp).config.sigma == 0.03  # the data's own std, whatever it is
 
 
 def test_contract_on_images_is_bernoulli(tmp_path):
