@@ -25,8 +25,9 @@ The names, by what they are for (docs/plugins.md documents each):
 - likelihood bounds: ``iw_bound``, ``elbo_estimate``, ``log_mean_exp``;
 - energy-based models: ``RBMParams``, ``free_energy``, ``bernoulli``, ``gibbs``, ``hidden_input``,
   ``sample_hidden``, ``sample_visible``, ``stacked_free_energy_difference``, ``ais_log_partition``,
-  ``Bits``; the RBM training recipe ``rbm_parameters``, ``contrastive_divergence_loss``,
-  ``start_chains``, ``resize_chains``;
+  ``Bits``, ``dbn_log_likelihood_bound``, ``dbn_log_likelihood_exact``; the RBM training recipe
+  ``RBMTrainingConfig``, ``rbm_parameters``, ``contrastive_divergence_loss``, ``start_chains``,
+  ``resize_chains``;
 - data: ``DataSource``, ``DataInfo``, ``TensorSource``, ``BatchStream``, ``Batch``, ``open_data``;
 - metrics: ``Metric``, ``mode_coverage``; pictures: ``save_samples``, ``save_class_grid``,
   ``class_samples``, ``scatter``, ``histogram``;
@@ -110,6 +111,9 @@ _LAZY = {
     "sample_visible": "igm.energy",
     "stacked_free_energy_difference": "igm.energy",
     "ais_log_partition": "igm.energy",
+    "dbn_log_likelihood_bound": "igm.energy",
+    "dbn_log_likelihood_exact": "igm.energy",
+    "RBMTrainingConfig": "igm.rbm_recipe",
     "rbm_parameters": "igm.rbm_recipe",
     "contrastive_divergence_loss": "igm.rbm_recipe",
     "start_chains": "igm.rbm_recipe",

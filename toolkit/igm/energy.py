@@ -41,12 +41,25 @@ underestimates ``log Z`` (Jensen), so the test log-likelihood it gives tends to 
 
 :func:`pseudo_likelihood` is scikit-learn's ``BernoulliRBM.score_samples``: one visible unit
 per example flipped, ``V · log σ(F(ṽ) − F(v))``.
+
+A deep belief net is a stack of RBMs ``layers[0] .. layers[L−1]`` (bottom first; layer l's
+visible units are layer l−1's hidden ones): an RBM on top, ``p_top(h_{L−1})``, and directed
+sigmoid layers below it, ``p(h_{l−1} | h_l) = σ(b_l + W_lᵀ h_l)`` (Gaussian ``N(b_0 + W_0ᵀh_1, I)``
+for Gaussian visibles). Its log-likelihood sums over every hidden layer; what is tractable is
+the variational lower bound of Hinton et al. (2006) and Salakhutdinov & Murray (2008), with the
+factorial posteriors ``q(h_l | h_{l−1}) = σ(c_l + W_l h_{l−1})`` of the up pass:
+
+    log p(v) ≥ E_q[log p(v | h_1) + Σ_{l=2}^{L−1} log p(h_{l−1} | h_l) − F_top(h_{L−1})] − log Z_top + H(q),
+
+:func:`dbn_log_likelihood_bound` (Monte Carlo over ``q``, entropies in closed form; ``log Z_top``
+from AIS or exact). With one layer it is the RBM's ``−F(v) − log Z`` itself.
+:func:`dbn_log_likelihood_exact` sums over every hidden layer (tiny nets only, for tests).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -394,3 +407,68 @@ def pseudo_likelihood(params: RBMParams, v: Tensor, index: Tensor) -> Tensor:
     flipped = v.clone()
     flipped[rows, index] = 1 - flipped[rows, index]
     return -v.shape[1] * nnf.softplus(-(free_energy(params, flipped) - free_energy(params, v)))
+
+
+def _log_conditional(params: RBMParams, x: Tensor, h: Tensor) -> Tensor:
+    """``log p(x | h)`` of the directed layer ``params`` for paired rows ``x`` (n, V), ``h`` (n, H) -> (n,)."""
+    u = visible_input(params, h)  # (n, V): logits or Gaussian means
+    if params.visible == "gaussian":
+        return -0.5 * (x - u).pow(2).sum(-1) - 0.5 * params.num_visible * math.log(2 * math.pi)
+    return (x * u - nnf.softplus(u)).sum(-1)
+
+
+def dbn_log_likelihood_bound(
+    layers: Sequence[RBMParams],
+    v: Tensor,
+    log_z_top: float,
+    samples: int = 10,
+    generator: torch.Generator | None = None,
+    chunk: int = 500,
+) -> Tensor:
+    """The variational lower bound on ``log p(v)`` of a DBN (see the module), per row of ``v`` (n, V) -> (n,).
+
+    ``layers`` bottom first (detached, e.g. float64); ``log_z_top`` the top RBM's log-partition.
+    Each example draws ``samples`` paths ``h_1, …, h_{L−1}`` from the up pass ``q``; the
+    entropies of ``q`` are exact given the path. The result is an unbiased estimate of the
+    bound (exact for one layer); rows are processed ``chunk`` examples at a time.
+    """
+    *directed, top = layers
+    out = []
+    for rows in v.split(chunk):
+        x = rows.to(top.W.dtype).repeat_interleave(samples if directed else 1, 0)  # (m·S, V)
+        total = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+        for params in directed:
+            a = hidden_input(params, x)  # (m·S, H)
+            q = torch.sigmoid(a)
+            h = bernoulli(q, generator)
+            entropy = (nnf.softplus(a) - q * a).sum(-1)  # H(q(h | x)) of a factorial Bernoulli
+            total += (_log_conditional(params, x, h) + entropy).double()
+            x = h
+        total += (-free_energy(top, x)).double() - log_z_top
+        out.append(total.reshape(rows.shape[0], -1).mean(1))
+    return torch.cat(out)
+
+
+def dbn_log_likelihood_exact(layers: Sequence[RBMParams], v: Tensor) -> Tensor:
+    """``log p(v)`` of a DBN by summing over every hidden state of every layer (n,): tiny nets only.
+
+    The top RBM's ``log Z`` is :func:`log_partition_exact`; each hidden layer below the top is
+    enumerated (``2^H`` states, H ≤ 20).
+    """
+    ps = [p.detach(torch.float64) for p in layers]
+    *directed, top = ps
+    x = v.to(torch.float64)
+    if not directed:
+        return -free_energy(top, x) - log_partition_exact(top)
+    if any(p.num_hidden > MAX_EXACT_HIDDEN for p in directed):
+        raise ValueError(f"exact DBN likelihoods enumerate every hidden layer below the top; at most {MAX_EXACT_HIDDEN} units each")
+    states = [_hidden_states(0, 1 << p.num_hidden, p.num_hidden, torch.float64, x.device) for p in directed]
+    log_p = -free_energy(top, states[-1]) - log_partition_exact(top)  # log p_top over every state of h_{L−1}
+    for params, below, above in zip(reversed(directed[1:]), reversed(states[:-1]), reversed(states[1:])):
+        pairs = _log_conditional(  # log p(h_{l−1} | h_l) for every pair of states (lower, upper)
+            params, below.repeat_interleave(above.shape[0], 0), above.repeat(below.shape[0], 1)
+        ).reshape(below.shape[0], above.shape[0])
+        log_p = torch.logsumexp(pairs + log_p, 1)  # log p(h_{l−1}) over every state
+    bottom, h1 = directed[0], states[0]
+    pairs = _log_conditional(bottom, x.repeat_interleave(h1.shape[0], 0), h1.repeat(x.shape[0], 1))
+    return torch.logsumexp(pairs.reshape(x.shape[0], h1.shape[0]) + log_p, 1)

@@ -10,6 +10,11 @@ family *trains* one with the generic trainer:
   against detached negatives ``ṽ``; its gradient is the CD/PCD update, so plain SGD on it is
   scikit-learn's step. CD-k: ``ṽ`` after ``cd_k`` Gibbs sweeps from the batch. PCD: the
   persistent chains' hidden states take ``cd_k`` sweeps and are updated in place.
+- :class:`RBMTrainingConfig` — the settings every RBM-trained family shares (visible units,
+  CD-k/PCD, plain SGD, initial weights, Gibbs sweeps of ``sample``), checked, with
+  :meth:`~RBMTrainingConfig.resolve` for ``visible=auto`` and ``lr=0`` and
+  :meth:`~RBMTrainingConfig.player` for the one SGD player (scikit-learn's update: ``lr`` times
+  the batch mean, no momentum or weight decay unless asked).
 - :func:`start_chains` and :func:`resize_chains` — persistent chains live in a buffer of the
   model (so they are in its checkpoint and a resumed run continues them): empty until the first
   batch sizes them (all zeros, scikit-learn's ``h_samples_`` start: the first negatives are drawn
@@ -20,10 +25,19 @@ Every random draw comes from the global torch RNG, which the trainer saves and r
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
 import torch
 from torch import Tensor, nn
 
 from igm.bits import Bits
+from igm.data.base import DataInfo
+from igm.errors import ConfigError
+from igm.limits import check_allocation
+from igm.models import Player
 from igm.energy import (
     RBMParams,
     bernoulli,
@@ -32,6 +46,47 @@ from igm.energy import (
     sample_visible,
     stacked_free_energy_difference,
 )
+
+
+@dataclass
+class RBMTrainingConfig:
+    """How an RBM (or each layer of a stack) is trained and sampled; a family's config extends it."""
+
+    visible: Literal["auto", "bernoulli", "gaussian"] = "auto"  # auto: bernoulli for data in [0, 1]
+    cd_k: int = 1  # Gibbs sweeps per update (from the data for CD, from the chains for PCD)
+    persistent: bool = False  # PCD: persistent chains instead of chains started at the data
+    chains: int = 0  # persistent chains; 0: the batch size
+    lr: float = 0.0  # 0: 0.1 for Bernoulli visibles (scikit-learn's default), 0.01 for Gaussian ones
+    momentum: float = 0.0
+    weight_decay: float = 0.0  # L2 on every parameter (SGD's weight_decay)
+    init_std: float = 0.01  # W ~ N(0, init_std²); biases start at 0 (as scikit-learn)
+    gibbs_steps: int = 1000  # sweeps of generator.sample
+
+    def __post_init__(self) -> None:
+        if self.cd_k < 1 or self.gibbs_steps < 0:
+            raise ConfigError("cd_k must be at least 1, gibbs_steps at least 0")
+        if self.chains < 0 or self.lr < 0 or self.momentum < 0 or self.weight_decay < 0 or self.init_std < 0:
+            raise ConfigError("chains, lr, momentum, weight_decay and init_std must be 0 or positive")
+
+    def resolve(self, data: DataInfo) -> Any:
+        """This config with ``visible`` and ``lr`` made concrete for ``data`` (a subclass stays a subclass)."""
+        visible = self.visible
+        if visible == "auto":
+            visible = "bernoulli" if data.value_range == (0.0, 1.0) else "gaussian"
+        if visible == "bernoulli" and data.value_range != (0.0, 1.0):
+            raise ConfigError(f"visible=bernoulli needs data in [0, 1]; '{data.name}' is not: use visible=gaussian")
+        return dataclasses.replace(self, visible=visible, lr=self.lr or (0.1 if visible == "bernoulli" else 0.01))
+
+    def player(self, name: str, parameters: Sequence[nn.Parameter]) -> Player:
+        """The one SGD player that trains ``parameters``."""
+        return Player(name, list(parameters), lr=self.lr, optimizer="sgd", momentum=self.momentum, weight_decay=self.weight_decay)
+
+    def check_chains(self, layers: Sequence[tuple[int, int]]) -> None:
+        """A one-line DataError when ``chains`` persistent chains for RBMs of (visible, hidden) sizes do not fit."""
+        count = self.chains if self.persistent else 0
+        check_allocation(  # the chains and one sweep's visible and hidden states
+            4 * count * sum(2 * v + 2 * h for v, h in layers), f"{count:,} persistent chains", "use fewer chains"
+        )
 
 
 def rbm_parameters(hidden: int, visible: int, init_std: float = 0.01) -> tuple[nn.Parameter, nn.Parameter, nn.Parameter]:

@@ -31,7 +31,6 @@ given data. ``model.rbm_params()`` hands the metrics the weights.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,8 +49,8 @@ from igm import (
     Model,
     Player,
     RBMParams,
+    RBMTrainingConfig,
     bernoulli,
-    check_allocation,
     contrastive_divergence_loss,
     gibbs,
     randn,
@@ -65,25 +64,15 @@ __all__ = ["RBM", "RBMConfig", "RBMGenerator"]
 
 
 @dataclass
-class RBMConfig:
-    """RBM settings: size, visible units, the CD/PCD negative phase, SGD and sampling."""
+class RBMConfig(RBMTrainingConfig):
+    """RBM settings: its size, and the core's CD/PCD, SGD and sampling settings."""
 
     hidden: int = 500
-    visible: Literal["auto", "bernoulli", "gaussian"] = "auto"  # auto: bernoulli for data in [0, 1]
-    cd_k: int = 1  # Gibbs sweeps per update (from the data for CD, from the chains for PCD)
-    persistent: bool = False  # PCD: persistent chains instead of chains started at the data
-    chains: int = 0  # persistent chains; 0: the batch size
-    lr: float = 0.0  # 0: 0.1 for Bernoulli visibles (scikit-learn's default), 0.01 for Gaussian ones
-    momentum: float = 0.0
-    weight_decay: float = 0.0  # L2 on every parameter (SGD's weight_decay)
-    init_std: float = 0.01  # W ~ N(0, init_std²); biases start at 0 (as scikit-learn)
-    gibbs_steps: int = 1000  # sweeps of generator.sample
 
     def __post_init__(self) -> None:
-        if self.hidden < 1 or self.cd_k < 1 or self.gibbs_steps < 0:
-            raise ConfigError("hidden and cd_k must be at least 1, gibbs_steps at least 0")
-        if self.chains < 0 or self.lr < 0 or self.momentum < 0 or self.weight_decay < 0 or self.init_std < 0:
-            raise ConfigError("chains, lr, momentum, weight_decay and init_std must be 0 or positive")
+        super().__post_init__()
+        if self.hidden < 1:
+            raise ConfigError("hidden must be at least 1")
 
 
 class RBMGenerator(Generator):
@@ -139,41 +128,21 @@ class RBM(Model):
     Config = RBMConfig
 
     def __init__(self, config: RBMConfig, data: DataInfo) -> None:
-        visible = config.visible
-        if visible == "auto":
-            visible = "bernoulli" if data.value_range == (0.0, 1.0) else "gaussian"
-        if visible == "bernoulli" and data.value_range != (0.0, 1.0):
-            raise ConfigError(f"visible=bernoulli needs data in [0, 1]; '{data.name}' is not: use visible=gaussian")
-        lr = config.lr or (0.1 if visible == "bernoulli" else 0.01)
-        config = dataclasses.replace(config, visible=visible, lr=lr)  # keeps a subclass and its extra fields
+        config = config.resolve(data)  # visible and lr for this data
         super().__init__(config, data)
         self.generator = RBMGenerator(
-            data.event_shape, config.hidden, visible, config.gibbs_steps, config.init_std, data.value_range
+            data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range
         )
         if config.persistent:  # the chains' hidden states (chains, H); sized at the first batch when chains = 0
             self.register_buffer("chains", torch.empty(0, config.hidden))
-            visible_units = math.prod(data.event_shape)
-            check_allocation(  # the chains and one sweep's visible and hidden states
-                4 * config.chains * (2 * config.hidden + 2 * visible_units), f"{config.chains:,} persistent chains",
-                "use fewer chains",
-            )
+            config.check_chains([(math.prod(data.event_shape), config.hidden)])
 
     def rbm_params(self) -> RBMParams:
         """The weights, for the ``ais`` and ``pseudo-likelihood`` metrics."""
         return self.generator.params()
 
     def players(self) -> list[Player]:
-        c = self.config
-        return [
-            Player(
-                "rbm",
-                list(self.generator.parameters()),
-                lr=c.lr,
-                optimizer="sgd",
-                momentum=c.momentum,
-                weight_decay=c.weight_decay,
-            )
-        ]
+        return [self.config.player("rbm", self.generator.parameters())]
 
     def prepare_load(self, tensors: Mapping[str, Tensor]) -> None:
         """Persistent chains are sized at the first batch: take the saved size before a strict load."""
