@@ -17,7 +17,9 @@ Network settings:
   of 200 units with 5 pieces (no packing: the same critic sees single samples).
 
 Families: ``gan`` (jsd, non-saturating), ``wgan-gp`` (gan with divergence=wasserstein),
-``gan-si``, ``wgan-gp-si`` (gan-si with divergence=wasserstein), ``sig``, ``mmd``. Unless
+``gan-kl`` (gan with divergence=kl), ``iwgan``, ``cgan`` (the mixture component of each
+training point is its label: :func:`labelled`), ``gan-si``, ``wgan-gp-si`` (gan-si with
+divergence=wasserstein), ``sig``, ``mmd``. Unless
 ``--steps``/``--batch-size`` are given, each family's own ``run_defaults`` decide the budget
 (the settings ``igm fit FAMILY --data grid25`` runs). Results are merged into
 ``benchmarks/results/q1_modes.json`` (keyed by family, data, setting, seed, steps and tag),
@@ -56,6 +58,9 @@ CRITIC_SETTINGS: dict[str, dict[str, str]] = {
 FAMILIES: dict[str, tuple[str, dict[str, str]]] = {  # name -> (registered model, overrides)
     "gan": ("gan", {"divergence": "jsd", "loss": "non-saturating"}),
     "wgan-gp": ("gan", {"divergence": "wasserstein"}),
+    "gan-kl": ("gan", {"divergence": "kl"}),
+    "iwgan": ("iwgan", {}),
+    "cgan": ("cgan", {}),  # the mixture component is the label (see labelled())
     "gan-si": ("gan-si", {}),
     "wgan-gp-si": ("gan-si", {"divergence": "wasserstein"}),
     "sig": ("sig", {}),
@@ -86,10 +91,12 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     model_name, family_sets = FAMILIES[job["family"]]
     cls = get_registry().get("models", model_name)
     overrides = {**SETTINGS[job["setting"]], **family_sets, **job["sets"]}
-    if model_name in ("gan", "gan-si"):
+    if model_name in ("gan", "gan-si", "iwgan", "cgan"):
         overrides = {**CRITIC_SETTINGS[job["setting"]], **overrides}
     overrides = {k: v for k, v in overrides.items() if k in cfg.field_types(cls.Config)}
     source = open_data(job["data"], job["seed"])
+    if model_name == "cgan":
+        source = labelled(source, job["data"], job["seed"])
     run_values = {**cls.run_defaults(source.info), **{k: v for k, v in job["run"].items() if v}}
     run_values = {k: v for k, v in run_values.items() if k in cfg.field_types(RunConfig)}
     run = cfg.build(  # the family's suggested run (steps, batch, lr decay), as `igm fit` would use it
@@ -148,6 +155,30 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     print(json.dumps({k: record[k] for k in ("family", "data", "setting", "seed", "steps", "tag", "modes",
                                              "high_quality", "kl", "modes_pacgan", "train_wall_s")}), flush=True)
     return record
+
+
+def labelled(source: Any, data: str, seed: int) -> Any:
+    """``source`` with each training point labelled by the mixture component it was drawn from.
+
+    The same points as ``open_data(data, seed)`` (the same generator calls: ``sample`` is
+    ``sample_with_modes`` without the modes); a source that already has labels is returned as is.
+    """
+    import dataclasses
+
+    from igm.data.base import TensorSource
+    from igm.data.toy import MIXTURES, held_out_seed
+
+    if source.info.num_classes:
+        return source
+    mixture = MIXTURES[data]
+    import torch
+
+    x, y = mixture.sample_with_modes(source.split("train")[0].shape[0], torch.Generator().manual_seed(seed))
+    xt, yt = mixture.sample_with_modes(source.split("test")[0].shape[0], torch.Generator().manual_seed(held_out_seed(seed)))
+    if not torch.equal(x, source.split("train")[0]):
+        raise RuntimeError(f"the labelled {data} points differ from the source's")
+    info = dataclasses.replace(source.info, num_classes=mixture.num_modes)
+    return TensorSource(info, x, y, xt, yt)
 
 
 def key(r: dict[str, Any]) -> tuple:
