@@ -62,6 +62,7 @@ from igm import (
     DataInfo,
     default_sigma,
     generator_rate,
+    points_steps,
     sig_loss,
 )
 
@@ -164,7 +165,7 @@ class GANSI(AnnealedBandwidth, AdversarialModel):
         if data.kind == "image":
             return dict(IMAGE_RUN_DEFAULTS)
         # a mixture of at most 8 components (ring8) settles in 8,000 steps; grid25 needs 40,000
-        steps = SMALL_MIXTURE_STEPS if 0 < len(data.extra.get("means", ())) <= 8 else POINTS_STEPS
+        steps = points_steps(data, SMALL_MIXTURE_STEPS, POINTS_STEPS)
         return {"steps": steps, "batch_size": 256, "lr_decay": "cosine"}
 
 

@@ -61,12 +61,16 @@ from igm import (
     default_sigma,
     generator_net,
     generator_rate,
+    points_steps,
     resolve_network,
     sig_loss,
 )
 
 __version__ = "0.1.0"
 __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
+
+POINTS_STEPS = 40_000  # run_defaults on points (grid25: 25/25, HQ 0.904-0.922 in 5 of 5 seeds)
+SMALL_MIXTURE_STEPS = 12_000  # on mixtures of <= 8 components (ring8: 8/8, HQ >= 0.9 in 5 of 5 seeds)
 
 
 
@@ -140,10 +144,8 @@ class SIG(AnnealedBandwidth, Model):
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
             return dict(IMAGE_RUN_DEFAULTS)
-        # Q1 (benchmarks/q1_modes.py): a cosine decay of the rate to 0 sharpens the θ clusters
-        # (grid25 seed 0 at 15k steps: HQ 0.78 at a constant rate, 0.86 with the decay); over
-        # 40k steps grid25 reaches HQ 0.904-0.922 in 5 of 5 seeds (30k: 0.884-0.903)
-        return {"steps": 40_000, "batch_size": 256, "lr_decay": "cosine"}
+        # a cosine decay of the rate to 0 sharpens the θ clusters (figures: benchmarks/README.md, Q1)
+        return {"steps": points_steps(data, SMALL_MIXTURE_STEPS, POINTS_STEPS), "batch_size": 256, "lr_decay": "cosine"}
 
 
 @igm.hookimpl

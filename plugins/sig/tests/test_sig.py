@@ -100,3 +100,11 @@ def test_trainer_plans_the_model_with_the_run_length(tmp_path):
     assert model.run_steps == 10 and trainer.plan_note.startswith("note: sig on ")
     trainer.fit()
     assert model.current_sigma() == pytest.approx(0.04)  # the anneal ended within the run (5 of its 10 steps)
+
+
+def test_point_budget_follows_the_mixture_size():
+    from igm import open_data
+
+    sig = type(build_model("sig", toy_points().info))
+    assert sig.run_defaults(open_data("ring8", 0).info)["steps"] == 12_000
+    assert sig.run_defaults(open_data("grid25", 0).info)["steps"] == 40_000
