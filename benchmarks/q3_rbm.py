@@ -101,8 +101,8 @@ def train_sklearn(source, epochs: int, seed: int, lr_decay: str = "none") -> tup
 
 def model_settings(cd_k: int) -> dict[str, tuple[str, dict[str, str]]]:
     return {
-        "cd1": ("igm CD-1", {"cd_k": "1"}),
-        f"cd{cd_k}": (f"igm CD-{cd_k}", {"cd_k": str(cd_k)}),
+        "cd1": ("igm CD-1", {"persistent": "false", "cd_k": "1"}),
+        f"cd{cd_k}": (f"igm CD-{cd_k}", {"persistent": "false", "cd_k": str(cd_k)}),
         "pcd": ("igm PCD-1", {"persistent": "true", "cd_k": "1"}),
         "sklearn": ("scikit-learn BernoulliRBM (PCD-1)", {}),
     }

@@ -23,6 +23,8 @@ def digits():
 def test_contract_on_binarized_digits(tmp_path, digits):
     model = check_model("rbm", digits, tmp_path, overrides={"hidden": "16", "cd_k": "3", "persistent": "true"})
     assert model.config.visible == "bernoulli" and model.config.lr == 0.1
+    default = build_model("rbm", digits.info)
+    assert default.config.persistent and default.run_defaults(digits.info)["lr_decay"] == "linear"  # Q3's setting
     assert model.generator.W.shape == (16, 64) and model.config.persistent and model.config.cd_k == 3  # what was asked
 
 
