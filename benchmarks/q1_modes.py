@@ -65,6 +65,7 @@ FAMILIES: dict[str, tuple[str, dict[str, str]]] = {  # name -> (registered model
     "wgan-gp-si": ("gan-si", {"divergence": "wasserstein"}),
     "sig": ("sig", {}),
     "mmd": ("mmd", {}),
+    "ebm": ("ebm", {}),
 }
 PUBLISHED = [  # grid25 rows of BENCHMARKS.md: (source, method, modes, hq, kl)
     ("SIG paper", "GAN", "4.0 ± 3.1", "0.36", "2.87"),
