@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         draw.line([(cx - 3, cy), (cx + 3, cy)], fill="red")
         draw.line([(cx, cy - 3), (cx, cy + 3)], fill="red")
     line = f"modes {scores['modes']}/{scores['num_modes']}, high quality {scores['high_quality']:.0%}"
-    box = f"box [{float(low[0]):.1f}, {float(high[0]):.1f}]²"
+    box = f"box x in [{float(low[0]):.1f}, {float(high[0]):.1f}], y in [{float(low[1]):.1f}, {float(high[1]):.1f}]"
     titled(img, f"ebm on grid25, {steps} steps: -E(x) and samples", [line, box]).save(args.out)
     print(f"ebm {line}")
     print(f"wrote {args.out}")
