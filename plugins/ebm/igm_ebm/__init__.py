@@ -111,8 +111,8 @@ def langevin(
     each step. ``energy`` maps (n, ...) to (n,); no parameter collects gradients.
     """
     scale = math.sqrt(step_size) * noise
-    x = x.detach()
-    with torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad():  # gradients in x, even under no_grad or inference_mode
+        x = x.detach().clone()  # a normal tensor, also when x was made in inference mode
         for _ in range(steps):
             x.requires_grad_(True)
             (grad,) = torch.autograd.grad(energy(x).sum(), x)

@@ -105,6 +105,8 @@ def test_sample_runs_the_chain_from_noise():
     gen = torch.Generator().manual_seed(2)
     u = model.generator.chain(2 * torch.rand(6, 2, generator=gen) - 1, 5, gen)
     torch.testing.assert_close(s, model.generator.from_box(u))
+    with torch.inference_mode():  # as `igm sample` and `igm eval` draw: the chain still takes gradients in x
+        assert torch.equal(model.generator.sample(6, generator=torch.Generator().manual_seed(2)), s)
     model.generator.sample_steps = 0  # no steps: uniform noise over the box
     noise = model.generator.sample(500, generator=gen)
     low, high = model.generator.box
