@@ -70,7 +70,7 @@ class DBNConfig(RBMTrainingConfig):
     hidden: tuple[int, ...] = (500, 500)  # hidden units of each layer, bottom first
     shares: tuple[float, ...] = ()  # each layer's share of the run's steps; (): equal shares
     persistent: bool = True  # PCD: persistent chains per layer instead of chains started at the batch
-    lr_decay: Literal["none", "linear"] = "linear"  # linear: each layer's rate falls to 0 over its block
+    lr_decay: Literal["none", "linear"] = "linear"  # linear: each layer's rate falls to 0 over its block (leave --lr-decay at none)
     propagate: Literal["mean", "sample"] = "mean"  # what an upper layer trains on: σ(c + W x) or bits from it
 
     def __post_init__(self) -> None:
