@@ -78,12 +78,15 @@ def test_mixture_statistics(name: str, mixture: GaussianMixture) -> None:
     source = build(name, seed=3)
     info = source.info
     assert (info.name, info.event_shape, info.kind) == (name, (2,), "points")
-    assert info.num_classes is None and info.value_range is None
+    assert info.num_classes == mixture.num_modes and info.value_range is None  # labelled by component
     assert GaussianMixture.from_extra(DataInfo.from_json(info.to_json()).extra) == mixture
 
     x, y = source.split("train")
-    assert y is None and x.shape == (100_000, 2) and x.dtype == torch.float32
+    assert x.shape == (100_000, 2) and x.dtype == torch.float32
     idx, dist = mixture.nearest(x)
+    assert torch.equal(y, idx)  # each label is the component the point was drawn from: its nearest mean here
+    unlabelled = mixture.sample(100_000, torch.Generator().manual_seed(3))
+    assert torch.equal(x, unlabelled)  # the labels change no point
     assert dist.max() < 6 * mixture.std  # P(radius > 6 std) = exp(-18) per point
     residual = x - mixture.means_tensor()[idx]  # (N, 2)
     assert residual.std().item() == pytest.approx(mixture.std, rel=0.02)
@@ -193,7 +196,7 @@ def test_shuffled_batch_larger_than_data() -> None:
 
 def test_toy_source_stream_yields_points() -> None:
     x, y = next(build("ring8", 0).stream(256, seed=0))
-    assert x.shape == (256, 2) and y is None
+    assert x.shape == (256, 2) and y.shape == (256,) and int(y.max()) < 8
 
 
 # --- StackedStream ----------------------------------------------------------------------------

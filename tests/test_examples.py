@@ -192,6 +192,7 @@ def test_example_plugin_passes_the_contract(tmp_path, example_plugin):
         ("sig_theorem1.py", ["--points", "6"], "max |m_k/M - n_k/N|"),
         ("implicit_densities.py", ["--steps", "30"], "autograd density TV"),
         ("mode_collapse.py", ["--steps", "20"], "gan     near (0.1)"),
+        ("energy_landscape.py", ["--steps", "20"], "ebm modes"),
     ],
 )
 def test_seed_demo_runs_and_writes_its_png(tmp_path, name, args, expect):

@@ -14,8 +14,8 @@ The names, by what they are for (docs/plugins.md documents each):
 - models: ``Model``, ``Player``, ``EmptyConfig``, the adversarial recipe ``AdversarialModel`` /
   ``AdversarialConfig``, the generator recipe ``GeneratorConfig`` with ``resolve_network`` and
   ``generator_net``, the variational recipe ``VariationalModel`` / ``VariationalConfig``,
-  ``short_run_note``, ``IMAGE_RUN_DEFAULTS``, ``bind_labels``; the semi-implicit recipe ``AnnealedBandwidth``,
-  ``default_sigma``, ``generator_rate``, ``points_steps``;
+  ``short_run_note``, ``points_steps``, ``IMAGE_RUN_DEFAULTS``, ``bind_labels``; the semi-implicit recipe ``AnnealedBandwidth``,
+  ``default_sigma``, ``generator_rate``;
 - networks (``igm.nn``'s shared backbones): ``MLP``, ``DCGANGenerator``, ``DCGANDiscriminator``,
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
 - generators: ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``,
@@ -68,7 +68,7 @@ _LAZY = {
     "AnnealedBandwidth": "igm.semi_implicit",
     "default_sigma": "igm.semi_implicit",
     "generator_rate": "igm.semi_implicit",
-    "points_steps": "igm.semi_implicit",
+    "points_steps": "igm.models",
     "VariationalModel": "igm.variational",
     "VariationalConfig": "igm.variational",
     # networks

@@ -31,7 +31,7 @@ from igm.data.base import Batch, DataInfo
 from igm.divergences.base import Divergence
 from igm.errors import ConfigError
 from igm.generators import Generator, ImplicitGenerator
-from igm.models import IMAGE_RUN_DEFAULTS, Model, Player, bind_labels
+from igm.models import IMAGE_RUN_DEFAULTS, Model, Player, bind_labels, points_steps
 from igm.nn.factory import GeneratorConfig, conditional_classes, critic_net, generator_net, resolve_network
 
 if TYPE_CHECKING:
@@ -46,12 +46,14 @@ class AdversarialConfig(GeneratorConfig):
     loss: Literal["non-saturating", "minimax"] = "non-saturating"  # jsd's generator loss
     direction: Literal["reverse", "forward"] = "reverse"  # kl's direction
     gp_weight: float = 10.0  # wasserstein's gradient penalty
-    d_hidden: tuple[int, ...] = (100,)  # MLP critic hidden sizes
-    d_activation: str = "relu"  # relu | leaky_relu | tanh | elu | maxout
+    g_hidden: tuple[int, ...] = ()  # MLP generator hidden sizes; (): 256,256 on points, 100,100 otherwise
+    d_hidden: tuple[int, ...] = ()  # MLP critic hidden sizes; (): 256,256 on points, 100 otherwise
+    d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
-    lr_g: float = 1e-4
-    lr_d: float = 1e-4
+    lr_g: float = 0.0  # 0: 3e-3 on points, 1e-4 otherwise
+    lr_d: float = 0.0  # 0: 3e-3 on points, 1e-4 otherwise
+    beta2: float = 0.0  # Adam's β2; 0: 0.9 on points, 0.999 otherwise
     critic_steps: int = 1  # critic steps per generator step
     d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
     r1_weight: float = 0.0  # jsd/kl: R1 penalty (γ) on the critic's gradient at the data; 0: none
@@ -63,6 +65,35 @@ class AdversarialConfig(GeneratorConfig):
             raise ConfigError("critic_steps must be at least 1")
         if not 0.0 <= self.ema < 1.0:
             raise ConfigError(f"ema must lie in [0, 1), got {self.ema}")
+
+
+# what the "auto" values of AdversarialConfig become: on points (Q1, benchmarks/README.md: gan with
+# jsd 22/25 modes on grid25 and 7-8/8 on ring8 by PacGAN's rule in 5 of 5 seeds), and on other data
+POINT_DEFAULTS = {"g_hidden": (256, 256), "d_hidden": (256, 256), "d_activation": "leaky_relu", "lr_g": 3e-3,
+                  "lr_d": 3e-3, "beta2": 0.9}
+OTHER_DEFAULTS = {"g_hidden": (100, 100), "d_hidden": (100,), "d_activation": "relu", "lr_g": 1e-4, "lr_d": 1e-4,
+                  "beta2": 0.999}
+AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta2": 0.0}
+POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 4_000  # run_defaults on points; on a mixture of <= 8 components
+
+
+def resolve_defaults(config: AdversarialConfig, data: DataInfo) -> AdversarialConfig:
+    """``config`` (network resolved) with its "auto" values made concrete for ``data``'s kind.
+
+    MLP settings are filled only for an MLP; a DCGAN keeps them at "auto" (it reads none of them).
+    """
+    table = POINT_DEFAULTS if data.kind == "points" else OTHER_DEFAULTS
+    mlp_only = {"g_hidden", "d_hidden", "d_activation"}
+    fill = {
+        name: value
+        for name, value in table.items()
+        if tuple_or_value(getattr(config, name)) == AUTO_VALUES[name] and (config.network == "mlp" or name not in mlp_only)
+    }
+    return dataclasses.replace(config, **fill)
+
+
+def tuple_or_value(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def builtin_divergence(name: str) -> type[Divergence]:
@@ -101,7 +132,7 @@ class AdversarialModel(Model):
         return {"divergence": registry.get("divergences", config.divergence)}
 
     def __init__(self, config: AdversarialConfig, data: DataInfo, divergence: type[Divergence] | None = None) -> None:
-        config = resolve_network(config, data)
+        config = resolve_defaults(resolve_network(config, data), data)
         latent = config.latent_dim
         super().__init__(config, data)
         self.num_classes = conditional_classes(config, data)
@@ -144,6 +175,8 @@ class AdversarialModel(Model):
         """Critic-based families: DCGAN-sized runs for images, MLP-sized ones otherwise."""
         if data.kind == "image":
             return dict(IMAGE_RUN_DEFAULTS)
+        if data.kind == "points":
+            return {"steps": points_steps(data, SMALL_MIXTURE_STEPS, POINT_STEPS), "batch_size": 256, "lr_decay": "cosine"}
         return {"steps": 5_000, "batch_size": 256}
 
     def players(self) -> list[Player]:

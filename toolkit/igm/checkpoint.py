@@ -216,6 +216,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
     The returned model is in eval mode on ``device``; ``load(path).generator.sample(n)`` draws.
     """
     from igm.data.base import DataInfo
+    from igm.nn.factory import forget_unread
 
     path = Path(path)
     tensors, metadata = read_file(path)
@@ -234,6 +235,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
         ) from None
     try:
         config = cfg.build(model_cls.Config, json_object(path, metadata, "igm.config"), what=f"'{name}' config")
+        config = forget_unread(config)  # settings its network never read, stored at an older version's defaults
         data = DataInfo.from_json(metadata["igm.data"])
     except (ConfigError, ValueError, TypeError, KeyError, AttributeError) as exc:
         raise CheckpointError(

@@ -5,8 +5,6 @@ generated parameters (:func:`igm.sig_loss`). What it needs beyond the loss:
 
 - :func:`default_sigma`: the kernel's bandwidth when the config leaves it at 0 — the data's own
   component std when the source declares one (the 2-D mixtures), else ``DEFAULT_SIGMA``;
-- :func:`points_steps`: the run's default length on points — a short one on a declared mixture
-  of at most ``SMALL_MIXTURE`` components (ring8), the long one otherwise (grid25);
 - :func:`generator_rate`: the generator's learning rate when the config leaves it at 0 — 3e-3,
   or 1e-3 for a sharp kernel (σ < ``SHARP_SIGMA``, where 3e-3 diverged on ring8) and for images;
 - :class:`AnnealedBandwidth`: a mixin for the model that counts generator steps in a buffer
@@ -26,7 +24,6 @@ from igm.divergences.sig import DEFAULT_SIGMA, planned_sigma
 from igm.models import short_run_note
 
 SHARP_SIGMA = 0.05  # below it a Gaussian kernel is too sharp for the faster rate
-SMALL_MIXTURE = 8  # a mixture of at most this many declared components settles in a short run
 FAST_RATE, SLOW_RATE = 3e-3, 1e-3
 
 
@@ -34,11 +31,6 @@ def default_sigma(data: DataInfo) -> float:
     """The data's own component std when the source declares one (Gaussian mixtures), else ``DEFAULT_SIGMA``."""
     std = data.extra.get("std")
     return float(std) if isinstance(std, (int, float)) and std > 0 else DEFAULT_SIGMA
-
-
-def points_steps(data: DataInfo, small: int, large: int) -> int:
-    """``small`` steps on a declared mixture of at most ``SMALL_MIXTURE`` components (ring8), else ``large``."""
-    return small if 0 < len(data.extra.get("means", ())) <= SMALL_MIXTURE else large
 
 
 def generator_rate(sigma: float, slow: bool = False) -> float:

@@ -89,6 +89,11 @@ class GANSIConfig(AdversarialConfig):
     M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 1024 for points, the batch for images
     lr_g: float = 0.0  # 0: 1e-3 for images; for points 3e-3, or 1e-3 when sigma < 0.05
     lr_d: float = 1e-3
+    # the networks gan-si was tuned with (Q1), not the plain GAN's point defaults
+    g_hidden: tuple[int, ...] = (100, 100)
+    d_hidden: tuple[int, ...] = (100,)
+    d_activation: str = "relu"
+    beta2: float = 0.999
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -93,3 +93,40 @@ def test_spectral_norm_critic_has_unit_spectral_norm_layers():
     assert len(linears) == 3
     for layer in linears:
         assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2) == pytest.approx(1.0, rel=1e-2)
+
+
+def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
+    """Known answers: "auto" values resolve by the data's kind; a value the user gives always wins."""
+    from igm import open_data
+
+    ring8, grid25 = open_data("ring8", 0).info, open_data("grid25", 0).info
+    c = build_model("gan", grid25).config
+    assert (c.g_hidden, c.d_hidden, c.d_activation, c.lr_g, c.lr_d, c.beta2) == ((256, 256), (256, 256), "leaky_relu", 3e-3, 3e-3, 0.9)
+    gan = type(build_model("gan", grid25))
+    assert gan.run_defaults(ring8) == {"steps": 4_000, "batch_size": 256, "lr_decay": "cosine"}
+    assert gan.run_defaults(grid25)["steps"] == 10_000
+    mine = build_model("gan", grid25, {"lr_g": "1e-4", "d_hidden": "100", "beta2": "0.999"}).config
+    assert (mine.lr_g, mine.d_hidden, mine.beta2, mine.lr_d) == (1e-4, (100,), 0.999, 3e-3)
+    image = build_model("gan", toy_images().info).config  # DCGAN: its rates, and no MLP setting filled in
+    assert (image.lr_g, image.lr_d, image.beta2, image.g_hidden, image.d_activation) == (1e-4, 1e-4, 0.999, (), "auto")
+    assert build_model("gan-si", grid25).config.d_hidden == (100,)  # gan-si keeps the networks it was tuned with
+
+
+def test_a_dcgan_checkpoint_with_mlp_settings_of_an_older_default_still_loads(tmp_path):
+    """Files store every field; MLP sizes a DCGAN never read (at 0.1's defaults) are not settings."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    import igm
+
+    model = build_model("gan", toy_images().info)
+    path = igm.save(model, tmp_path / "m.safetensors")
+    meta = igm.read_metadata(path)
+    config = json.loads(meta["igm.config"])
+    config.update(g_hidden=[100, 100], d_hidden=[100], d_activation="relu")  # as igm 0.1 wrote them
+    save_file(load_file(path), path, {**meta, "igm.config": json.dumps(config)})
+    loaded = igm.load(path)
+    assert loaded.config.g_hidden == () and loaded.config.network == "dcgan"
+    z = model.generator.prior(3, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(loaded.generator(z), model.eval().generator(z))

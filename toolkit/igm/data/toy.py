@@ -98,10 +98,12 @@ def mixture_source(key: str, arg: str | None, seed: int) -> TensorSource:
     """A 2-D mixture source (``grid25`` or ``ring8``) with its splits drawn from ``seed``."""
     reject_argument(key, arg)
     mixture = MIXTURES[key]
-    info = DataInfo(spec_name(key, arg), (mixture.dim,), kind="points", extra=mixture.to_extra())
-    x_train = mixture.sample(NUM_TRAIN, _generator(seed))  # (100000, 2)
-    x_test = mixture.sample(NUM_TEST, _generator(held_out_seed(seed)))  # (50000, 2)
-    return TensorSource(info, x_train, None, x_test, None)
+    info = DataInfo(
+        spec_name(key, arg), (mixture.dim,), mixture.num_modes, kind="points", extra=mixture.to_extra()
+    )  # labelled by component: a conditional family (cgan) learns each mode by its label
+    x_train, y_train = mixture.sample_with_modes(NUM_TRAIN, _generator(seed))  # (100000, 2), (100000,)
+    x_test, y_test = mixture.sample_with_modes(NUM_TEST, _generator(held_out_seed(seed)))  # (50000, 2), (50000,)
+    return TensorSource(info, x_train, y_train, x_test, y_test)
 
 
 def one_dim_source(key: str, arg: str | None, seed: int) -> TensorSource:

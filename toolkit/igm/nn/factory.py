@@ -125,6 +125,19 @@ def resolve_network(config: Any, data: DataInfo) -> Any:
     return dataclasses.replace(config, network=network, latent_dim=latent)
 
 
+def forget_unread(config: Any) -> Any:
+    """A stored, resolved ``config`` with the settings its network does not read put back at their defaults.
+
+    For checkpoints: a file stores every field, those its network never read included, at the
+    defaults of the version that wrote it; when a default changes, they must not read as settings.
+    """
+    if not isinstance(config, GeneratorConfig) or config.network == "auto":
+        return config
+    unread = DCGAN_ONLY if config.network == "mlp" else MLP_ONLY
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    return dataclasses.replace(config, **{name: defaults[name] for name in unread if name in defaults})
+
+
 def generator_net(
     config: Any,
     data: DataInfo,
