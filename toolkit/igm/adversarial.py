@@ -87,12 +87,13 @@ def resolve_defaults(config: AdversarialConfig, data: DataInfo) -> AdversarialCo
     fill = {
         name: value
         for name, value in table.items()
-        if tuple_or_value(getattr(config, name)) == AUTO_VALUES[name] and (config.network == "mlp" or name not in mlp_only)
+        if _plain(getattr(config, name)) == AUTO_VALUES[name] and (config.network == "mlp" or name not in mlp_only)
     }
     return dataclasses.replace(config, **fill)
 
 
-def tuple_or_value(value: Any) -> Any:
+def _plain(value: Any) -> Any:
+    """A list (as TOML gives it) as a tuple, anything else as it is: for comparing with a default."""
     return tuple(value) if isinstance(value, list) else value
 
 
