@@ -17,6 +17,8 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 ROOT = BENCH_DIR.parent
+# real MNIST: $IGM_MNIST, else ../shared/data/mnist.npz beside the repository
+MNIST = Path(os.environ.get("IGM_MNIST") or ROOT.parent / "shared" / "data" / "mnist.npz")
 
 SUMMARIES: list[str] = []
 

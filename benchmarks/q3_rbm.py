@@ -29,7 +29,7 @@ Murray 2008, after far more passes).
 Results are merged into ``benchmarks/results/q3_rbm.json`` (keyed by model and epochs); a
 markdown table goes to ``benchmarks/results/q3_rbm.md`` and one PNG of samples
 (``q3_rbm_samples.png``: one row per model, 1,000 Gibbs sweeps from uniform bits, visible
-probabilities of the last sweep) beside it. Weights are kept in ``/tmp/igm_q3_rbm`` for
+probabilities of the last sweep) beside it. Weights are kept in ``igm_q3_rbm`` under the temporary folder for
 ``--table``. Run it with ``nice -n 10``: it pins torch and BLAS to one thread.
 """
 
@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +48,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _bench import RESULTS_DIR, ROOT, machine_info  # noqa: E402
+from _bench import MNIST, RESULTS_DIR, machine_info  # noqa: E402
 
 from igm.data import open_data  # noqa: E402
 from igm.energy import RBMParams, bernoulli, gibbs  # noqa: E402
@@ -56,10 +56,9 @@ from igm.metrics.rbm import AISLogLikelihood, PseudoLikelihood  # noqa: E402
 from igm.testing import build_model  # noqa: E402
 from igm.trainer import RunConfig, Trainer, lr_factor  # noqa: E402
 
-MNIST = Path(os.environ.get("IGM_MNIST", ROOT.parent / "shared" / "data" / "mnist.npz"))
 HIDDEN, BATCH, LR, SEED = 500, 100, 0.1, 0
 EPOCH_STEPS = 60_000 // BATCH
-WEIGHTS = Path("/tmp/igm_q3_rbm")
+WEIGHTS = Path(tempfile.gettempdir()) / "igm_q3_rbm"
 RESULT = RESULTS_DIR / "q3_rbm.json"
 PUBLISHED = "-86.34 (CD-25, 500 hidden; Salakhutdinov & Murray 2008)"
 

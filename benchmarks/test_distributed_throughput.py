@@ -32,10 +32,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _bench import ROOT, Interleaved, repeats, run_rounds, spread, write_result
+from _bench import MNIST, Interleaved, repeats, run_rounds, spread, write_result
 
 IGM = str(Path(sys.executable).parent / "igm")
-MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
 
 WORKLOADS = {
     "gan-grid25": {"args": ["gan", "--data", "grid25", "--batch-size", "256"], "steps": 1200, "log_every": 300},

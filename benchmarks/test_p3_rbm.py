@@ -22,8 +22,8 @@ MNIST, seed 0, so neither side pays for dynamic binarization).
 
 Timed: the whole fit; model / data building is not. Interleaved rounds (order rotates), one torch
 thread and one BLAS thread for all (threadpoolctl), per-round ratios igm / scikit-learn, median
-over rounds. Target: < 1 (igm faster). Skipped when ``/work/shared/data/mnist.npz`` (or
-``$IGM_MNIST``) is absent.
+over rounds. Target: < 1 (igm faster). Skipped when ``$IGM_MNIST`` (default
+``../shared/data/mnist.npz`` beside the repository) is absent.
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_p3_rbm.py --benchmark-only -q``
 (``IGM_BENCH_REPEATS`` rounds, default 5).
@@ -31,20 +31,17 @@ Run: ``.venv/bin/python -m pytest benchmarks/test_p3_rbm.py --benchmark-only -q`
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from _bench import ROOT, Interleaved, ratio_of_minimums, repeats, run_rounds, spread, write_result
+from _bench import MNIST, Interleaved, ratio_of_minimums, repeats, run_rounds, spread, write_result
 
 from igm.data import DataInfo, TensorSource, open_data
 from igm.energy import bernoulli
 from igm.testing import build_model
 from igm.trainer import RunConfig, Trainer
 
-MNIST = Path(os.environ.get("IGM_MNIST", ROOT.parent / "shared" / "data" / "mnist.npz"))
 HIDDEN, BATCH, LR = 500, 100, 0.1
 EPOCH_STEPS = 60_000 // BATCH
 

@@ -34,7 +34,7 @@ import time
 
 import pytest
 import torch
-from _bench import Interleaved, env_int, repeats, run_rounds, spread, write_result
+from _bench import MNIST, Interleaved, env_int, repeats, run_rounds, spread, write_result
 
 pythae = pytest.importorskip("pythae", reason="pythae is not installed here: see the module docstring for .venv-peers")
 
@@ -50,7 +50,6 @@ from igm.data.mnist import mnist  # noqa: E402
 from igm.testing import build_model  # noqa: E402
 from igm.trainer import RunConfig, Trainer  # noqa: E402
 
-MNIST = "/work/shared/data/mnist.npz"
 TRAIN = env_int("IGM_BENCH_P4_TRAIN", 60_000)
 K = env_int("IGM_BENCH_P4_K", 5)
 BATCH = 100
@@ -83,7 +82,7 @@ class Decoder(BaseDecoder):
 @pytest.fixture(scope="module")
 def static_mnist() -> TensorSource:
     try:
-        base = mnist(MNIST, 0)
+        base = mnist(str(MNIST), 0)
     except Exception as exc:  # noqa: BLE001 - the data file is optional on a developer's machine
         pytest.skip(f"MNIST not available: {exc}")
     x = binarize(base.split("train")[0][:TRAIN], torch.Generator().manual_seed(0))  # (N, 1, 28, 28) bits
