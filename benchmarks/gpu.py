@@ -20,13 +20,13 @@ copy bandwidth measured on the same device. One markdown table is printed (and w
 
     python benchmarks/gpu.py                          # on a CUDA machine: under 5 minutes
     python benchmarks/gpu.py --device cpu --quick     # the same table on the CPU, small
+    python benchmarks/gpu.py --device cpu --case mlp  # the MLP case alone (eager, compiled, bf16 on CPU)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _bench import MNIST
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -145,18 +146,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="few steps and the small cases only (a smoke run)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled rows")
+    parser.add_argument("--case", choices=("all", "mlp"), default="all", help="mlp: the MLP GAN on grid25 alone")
     args = parser.parse_args()
     device = torch.device(args.device)
     if args.quick:
         args.steps, args.warmup, args.repeats = 5, 2, 1
-    mnist = os.environ.get("IGM_MNIST") or str(ROOT.parent / "shared" / "data" / "mnist.npz")
     cases = [{"name": "MLP GAN, grid25", "data": "grid25", "batch": 256}]
-    if Path(mnist).is_file():
-        cases.append({"name": "DCGAN, stacked MNIST", "data": f"stacked-mnist:{mnist}", "batch": 64})
+    if args.case == "all" and MNIST.is_file():
+        cases.append({"name": "DCGAN, stacked MNIST", "data": f"stacked-mnist:{MNIST}", "batch": 64})
         if not args.quick:
-            cases.append({"name": "DCGAN, stacked MNIST", "data": f"stacked-mnist:{mnist}", "batch": 512})
-    else:
-        print(f"(no MNIST at {mnist}: the DCGAN cases are skipped; set IGM_MNIST)", file=sys.stderr)
+            cases.append({"name": "DCGAN, stacked MNIST", "data": f"stacked-mnist:{MNIST}", "batch": 512})
+    elif args.case == "all":
+        print(f"(no MNIST at {MNIST}: the DCGAN cases are skipped; set IGM_MNIST)", file=sys.stderr)
     peak32, bw = peak_flops(device, torch.float32), bandwidth(device)
     peak16 = peak_flops(device, torch.bfloat16)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"

@@ -1,4 +1,4 @@
-"""Classifier metrics against known answers: IS, FID, Stacked MNIST modes (Q2), label accuracy.
+"""Classifier metrics against known answers: IS, FID, Stacked MNIST modes (Q2), label accuracy, class shares.
 
 They use the session's quick real-MNIST judge (``small_judge``: 10,000 images, 2 epochs). The
 judge's probabilities of the 10,000 test digits are computed once; stacked triples of test
@@ -20,7 +20,7 @@ from igm.errors import ConfigError
 from igm.generators import Generator
 from igm.metrics import BUILTIN_METRICS
 from igm.metrics import classifier as clf
-from igm.metrics.classifier import frechet_distance, inception_score, stacked_modes, stacked_scores
+from igm.metrics.classifier import class_shares, frechet_distance, inception_score, stacked_modes, stacked_scores
 from igm.models import EmptyConfig, Model
 
 
@@ -169,13 +169,49 @@ def test_label_accuracy_refuses_an_unconditional_model(mnist_source):
     assert not BUILTIN_METRICS["label-accuracy"].applies_to_model(plain)
 
 
+# ---- class shares ----------------------------------------------------------------------------
+
+
+def test_class_shares_count_the_most_probable_class():
+    probs = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
+    assert class_shares(probs).tolist() == [0.5, 0.25, 0.25]
+    assert class_shares(torch.eye(4)[[1, 1, 1]]).tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+class OneClass(RealDigits):
+    """Real test digits of one class only: a model that has lost every other digit."""
+
+    def __init__(self, x, y, digit: int) -> None:
+        super().__init__(x[y == digit], y[y == digit], honest=False)
+
+
+def test_class_shares_of_balanced_digits_are_a_tenth_and_of_one_digit_all_its_own(judged, mnist_source):
+    judge, splits, probs, _ = judged
+    metric = BUILTIN_METRICS["class-shares"]
+    real = torch.bincount(splits.y_test, minlength=10).double() / len(splits.y_test)  # (10,)
+    balanced = metric(fake_model(RealDigits(splits.x_test, splits.y_test, honest=True), mnist_source.info), mnist_source,
+                      n=3000, seed=0)  # labels drawn uniformly, then a real digit of each
+    assert all(balanced[f"class {k}"] == pytest.approx(0.1, abs=0.025) for k in range(10))
+    assert sum(balanced[f"class {k}"] for k in range(10)) == pytest.approx(1.0, abs=1e-12)
+    assert balanced["kl_to_data"] == pytest.approx(float((0.1 * (0.1 / real).log()).sum()), abs=0.01)
+    assert balanced["real_smallest_share"] == pytest.approx(float(real.min()))  # MNIST: fives, 0.0892
+    assert balanced["confident"] > 0.85 and balanced["judge_accuracy"] == judge.test_accuracy
+    threes = metric(fake_model(OneClass(splits.x_test, splits.y_test, 3), mnist_source.info), mnist_source, n=1000)
+    called = class_shares(probs[splits.y_test == 3])  # (10,) what the judge calls the real threes: ~95% "3"
+    assert all(threes[f"class {k}"] == pytest.approx(float(called[k]), abs=0.03) for k in range(10))
+    assert threes["class 3"] > 0.9 and threes["smallest_share"] < 0.01 and threes["smallest_class"] != "3"
+    kept = called > 0
+    kl = float((called[kept] * (called[kept] / real[kept]).log()).sum())  # ~log(1/q_3) = 2.3
+    assert threes["kl_to_data"] == pytest.approx(kl, abs=0.15)
+
+
 def test_image_metrics_apply_to_their_data_only(mnist_source):
     from igm.data import open_data
 
     digits = {m for m, metric in BUILTIN_METRICS.items() if metric.applies_to(mnist_source.info)}
-    assert {"classifier-is", "classifier-fid", "label-accuracy"} <= digits and "stacked-modes" not in digits
+    assert {"classifier-is", "classifier-fid", "label-accuracy", "class-shares"} <= digits and "stacked-modes" not in digits
     grid = open_data("grid25").info
-    assert not any(BUILTIN_METRICS[m].applies_to(grid) for m in ("classifier-is", "classifier-fid", "stacked-modes"))
+    assert not any(BUILTIN_METRICS[m].applies_to(grid) for m in ("classifier-is", "classifier-fid", "stacked-modes", "class-shares"))
 
 
 def test_igm_eval_prints_stacked_modes_for_a_checkpoint(small_judge, monkeypatch, tmp_path):

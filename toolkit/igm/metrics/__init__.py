@@ -3,9 +3,11 @@
 from igm.metrics.base import Metric
 from igm.metrics.classifier import (
     ClassifierFID,
+    ClassShares,
     ClassifierIS,
     LabelAccuracy,
     StackedModes,
+    class_shares,
     frechet_distance,
     inception_score,
     judge_for,
@@ -25,6 +27,7 @@ BUILTIN_METRICS: dict[str, Metric] = {
     "classifier-fid": ClassifierFID(),
     "stacked-modes": StackedModes(),
     "label-accuracy": LabelAccuracy(),
+    "class-shares": ClassShares(),
     "nll": TestNLL(),
     "ais": AISLogLikelihood(),
     "pseudo-likelihood": PseudoLikelihood(),
@@ -34,6 +37,7 @@ BUILTIN_METRICS: dict[str, Metric] = {
 __all__ = [
     "AISLogLikelihood",
     "BUILTIN_METRICS",
+    "ClassShares",
     "ClassifierFID",
     "ClassifierIS",
     "Judge",
@@ -45,6 +49,7 @@ __all__ = [
     "PseudoLikelihood",
     "StackedModes",
     "TestNLL",
+    "class_shares",
     "frechet_distance",
     "image_judge",
     "inception_score",

@@ -22,6 +22,12 @@ so a number on new data has a reference:
 * ``label-accuracy`` — share of conditional samples the judge classifies as the class they were
   drawn for (every class in turn, so balanced), and the same per class (``class <label>``, the
   user's labels); the judge's accuracy on real test images is the reference.
+* ``class-shares`` — :func:`class_shares` of unconditional samples (1,000 by default): the share the
+  judge assigns to each class (``class <label>``), the smallest (``smallest_share``, and its
+  ``smallest_class``), the share it calls with probability > 0.9 (``confident``), and
+  KL(sample shares ‖ test-label shares) (``kl_to_data``); ``real_smallest_share`` is the smallest
+  class's share of the real test labels. A model that drops or under-weights a class shows it here
+  (the RBM, DBN and EBM targets: every class ≥ 5% of 1,000 samples).
 
 Every check (image data, its size, labels, splits, the model's shape and classes) runs before the
 judge trains, and fails as one line.
@@ -87,6 +93,11 @@ def frechet_distance(f1: Tensor, f2: Tensor) -> float:
     middle = root1 @ s2 @ root1  # symmetric PSD; its eigenvalues are those of Σ₁Σ₂
     tr_sqrt = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp_min(0).sqrt().sum()
     return float((mu1 - mu2).square().sum() + s1.trace() + s2.trace() - 2 * tr_sqrt)
+
+
+def class_shares(probs: Tensor) -> Tensor:
+    """Share of the rows of ``probs`` (N, K) whose most probable class is k: (K,), summing to 1."""
+    return torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1]).double() / probs.shape[0]
 
 
 def stacked_scores(probs: Tensor) -> dict[str, float | int]:
@@ -323,3 +334,30 @@ class LabelAccuracy(JudgedMetric):
         hits = (judge.logits(draw(model, n, seed, labels)).argmax(dim=1) == labels).double()  # (n,)
         per_class = {f"class {value}": float(hits[labels == i].mean()) for i, value in enumerate(info.labels()) if i < n}
         return {"label_accuracy": float(hits.mean()), **per_class, "judge_accuracy": judge.test_accuracy}
+
+
+class ClassShares(JudgedMetric):
+    """Share of unconditional samples the judge assigns to each class; the smallest, and KL to the data's."""
+
+    name = "class-shares"
+    default_n = 1000
+    confident = 0.9  # "called with confidence": the judge's top probability above this
+
+    def __call__(self, model: Model, data: DataSource, n: int | None = None, seed: int = 0) -> dict[str, float | str]:
+        split = self.prepare(model, data)
+        judge = _judge(split, data.info.name, DEFAULT_JUDGE)
+        probs = judge.probs(draw(model, n or self.default_n, seed))  # (n, K)
+        shares = class_shares(probs)  # (K,)
+        real = torch.bincount(split.y_test, minlength=shares.shape[0]).double() / split.y_test.shape[0]  # (K,)
+        kept = shares > 0  # 0 log 0 = 0
+        names = data.info.labels()
+        low = int(shares.argmin())
+        return {
+            "smallest_share": float(shares[low]),
+            "smallest_class": str(names[low]),
+            "confident": float((probs.amax(dim=1) > self.confident).double().mean()),
+            "kl_to_data": float((shares[kept] * (shares[kept] / real[kept]).log()).sum()),
+            **{f"class {names[k]}": float(shares[k]) for k in range(shares.shape[0])},
+            "real_smallest_share": float(real.min()),
+            "judge_accuracy": judge.test_accuracy,
+        }
