@@ -243,12 +243,75 @@ def sample_visible(params: RBMParams, h: Tensor, generator: torch.Generator | No
     return mean + randn(tuple(mean.shape), generator, mean.device).to(mean.dtype), mean
 
 
-def gibbs(params: RBMParams, v: Tensor, steps: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+def swap_states(
+    states: Sequence[Tensor], energy: Tensor, betas: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """Parallel tempering's exchanges, in place: ``states`` (K·M, ...) rows of K temperatures × M chains.
+
+    ``energy`` (K·M,) is each row's ``E(v, h)``; ``betas`` (K,) the inverse temperatures, 1 first.
+    Neighbours ``k + 1 → k`` are offered a swap from the hottest pair down (a hot state can reach
+    ``β = 1`` in one round) and swap with the Metropolis probability
+    ``min(1, exp((β_k − β_{k+1}) (E_k − E_{k+1})))``, each chain on its own (one (M,) draw of
+    uniforms per pair, from ``generator`` or the global RNG). Returns the swaps made (K − 1, M) as 0/1.
+    """
+    K = betas.numel()  # noqa: N806
+    views = [t.view(K, -1, *t.shape[1:]) for t in states]
+    e = energy.view(K, -1).clone()
+    made = torch.zeros(K - 1, e.shape[1], dtype=e.dtype, device=e.device)
+    for k in reversed(range(K - 1)):
+        log_ratio = (betas[k] - betas[k + 1]).item() * (e[k] - e[k + 1])
+        swap = rand((e.shape[1],), generator, e.device, e.dtype).log() < log_ratio  # (M,)
+        made[k] = swap.to(e.dtype)
+        for t in [*views, e]:
+            mask = swap.view(-1, *[1] * (t.dim() - 2))
+            lo, hi = t[k].clone(), t[k + 1]
+            t[k] = torch.where(mask, hi, lo)
+            t[k + 1] = torch.where(mask, lo, hi)
+    return made
+
+
+def tempered_sweeps(
+    params: RBMParams, h: Tensor, betas: Tensor, sweeps: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``sweeps`` rounds of a Gibbs sweep h → v → h at each temperature, then :func:`swap_states`.
+
+    ``h`` (K·M, H): the chains' hidden states, the rows of inverse temperature ``betas[k]`` the
+    k-th block of M (``β = 1`` first); each unit's conditional is ``σ(β · input)`` (the RBM of
+    energy ``β E``). Returns the visible states (K·M, V), their means ``σ(β (b + Wᵀh))``, their
+    hidden inputs ``c + W v`` (K·M, H) and the new hidden states, all after the last swaps.
+    Bernoulli units only.
+    """
+    K = betas.numel()  # noqa: N806
+    beta = betas.to(h).repeat_interleave(h.shape[0] // K)[:, None]  # (K·M, 1)
+    for _ in range(sweeps):
+        mean = torch.sigmoid(beta * visible_input(params, h))  # (K·M, V)
+        v = bernoulli(mean, generator)
+        a = hidden_input(params, v)  # (K·M, H)
+        h = bernoulli(torch.sigmoid(beta * a), generator)
+        energy = -(v @ params.b) - (h * a).sum(1)  # E(v, h) = −bᵀv − cᵀh − hᵀWv
+        swap_states([v, mean, a, h], energy, betas, generator)
+    return v, mean, a, h
+
+
+def gibbs(
+    params: RBMParams, v: Tensor, steps: int, generator: torch.Generator | None = None, betas: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """``steps`` Gibbs sweeps v → h → v from ``v`` (n, V): the last visible sample and its mean.
 
-    With ``steps = 0`` both are ``v`` itself.
+    With ``steps = 0`` both are ``v`` itself. With ``betas`` (K,; 1 first; Bernoulli units)
+    it is parallel tempering: each of the n chains has a copy at each inverse temperature,
+    started at ``v`` (its hidden units drawn from ``σ(β (c + W v))``), and every sweep is
+    followed by :func:`swap_states`; the result is the ``β = 1`` copies'.
     """
     mean = v
+    if betas is not None and steps:
+        if params.visible != "bernoulli":
+            raise ValueError("parallel tempering needs Bernoulli visible units")
+        n, K = v.shape[0], betas.numel()  # noqa: N806
+        beta = betas.to(v).repeat_interleave(n)[:, None]  # (K·n, 1)
+        h = bernoulli(torch.sigmoid(beta * hidden_input(params, v.repeat(K, 1))), generator)
+        v, mean, _, _ = tempered_sweeps(params, h, betas, steps, generator)
+        return v[:n], mean[:n]
     for _ in range(steps):
         v, mean = sample_visible(params, sample_hidden(params, v, generator), generator)
     return v, mean

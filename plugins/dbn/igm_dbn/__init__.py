@@ -105,6 +105,7 @@ class DBNGenerator(Generator):
         gibbs_steps: int,
         init_std: float = 0.01,
         value_range: tuple[float, float] | None = None,
+        betas: Tensor | None = None,
     ) -> None:
         super().__init__(event_shape)
         sizes = (math.prod(event_shape), *hidden)
@@ -113,6 +114,7 @@ class DBNGenerator(Generator):
             RBMLayer(h, v, kind, init_std) for v, h, kind in zip(sizes, sizes[1:], kinds)
         )
         self.gibbs_steps, self.value_range = gibbs_steps, value_range
+        self.betas = betas  # parallel tempering's inverse temperatures in the top RBM (None: plain Gibbs)
 
     def params(self) -> list[RBMParams]:
         return [layer.params() for layer in self.layers]
@@ -132,7 +134,7 @@ class DBNGenerator(Generator):
                 start = top.b + randn((n, top.num_visible), generator, self.device)
             else:
                 start = bernoulli(torch.full((n, top.num_visible), 0.5, device=self.device), generator)
-            h, mean = gibbs(top, start, self.gibbs_steps, generator)
+            h, mean = gibbs(top, start, self.gibbs_steps, generator, self.betas)
             for params in reversed(directed):
                 h, mean = sample_visible(params, h, generator)
         if self.value_range is not None and self.layers[0].visible == "gaussian":
@@ -149,8 +151,11 @@ class DBN(Model):
     def __init__(self, config: DBNConfig, data: DataInfo) -> None:
         config = config.resolve(data)  # the bottom layer's visible units and lr for this data
         super().__init__(config, data)
+        if len(config.hidden) == 1 and config.visible == "gaussian" and config.sample_temperatures > 1:
+            raise ConfigError("sample_temperatures > 1 (parallel tempering) needs a Bernoulli top RBM: use sample_temperatures=1")
         self.generator = DBNGenerator(
-            data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range
+            data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range,
+            config.betas(config.sample_temperatures),
         )
         self.register_buffer("step", torch.zeros((), dtype=torch.int64))  # training steps taken, for the layer schedule
         if config.persistent:  # each layer's chains (chains, H_l); sized at its first batch when chains = 0
@@ -158,6 +163,9 @@ class DBN(Model):
                 self.register_buffer(f"chains{index}", torch.empty(0, hidden))
             sizes = (math.prod(data.event_shape), *config.hidden)
             config.check_chains(list(zip(sizes, sizes[1:])))
+        if config.centering:  # each layer's offsets [μ; λ] (V_l + H_l,) of the centred gradient; sized at its first batch
+            for index in range(len(config.hidden)):
+                self.register_buffer(f"offsets{index}", torch.empty(0))
 
     def rbm_layers(self) -> list[RBMParams]:
         """Every layer's weights, bottom first, for the ``ais`` metric."""
@@ -192,6 +200,10 @@ class DBN(Model):
             for index in range(len(self.config.hidden)):
                 name = f"chains{index}"
                 setattr(self, name, resize_chains(getattr(self, name), tensors.get(name)))
+        if self.config.centering:  # a checkpoint written before centering has no offsets: start them afresh
+            for index in range(len(self.config.hidden)):
+                name = f"offsets{index}"
+                setattr(self, name, resize_chains(getattr(self, name), tensors[name]) if name in tensors else None)
 
     def loss(self, player: str, batch: Batch) -> Mapping[str, Tensor]:
         """The CD/PCD loss of the layer in training, on the batch passed up through the frozen layers below it."""
@@ -203,9 +215,18 @@ class DBN(Model):
         chains = None
         if self.config.persistent:
             name = f"chains{layer}"
-            chains = start_chains(getattr(self, name), self.config.chains or x.shape[0], x)
+            chains = start_chains(getattr(self, name), self.config.chain_rows(x.shape[0]), x)
             setattr(self, name, chains)
-        loss = contrastive_divergence_loss(self.generator.layers[layer].params(), x, self.config.cd_k, chains)
+        offsets = None
+        if self.config.centering:
+            name = f"offsets{layer}"
+            if getattr(self, name) is None:
+                setattr(self, name, x.new_empty(0))
+            offsets = getattr(self, name)
+        loss = contrastive_divergence_loss(
+            self.generator.layers[layer].params(), x, self.config.cd_k, chains, offsets, self.config.offset_rate,
+            self.config.betas(),
+        )
         if factor != 1.0:
             loss = loss * factor  # SGD's step scales with the gradient: the layer's decayed rate
         return {"loss": loss, "layer": torch.tensor(float(layer))}

@@ -188,3 +188,14 @@ def test_eval_says_it_is_a_lower_bound(tmp_path, digits):
     assert ais["log_likelihood_lower_bound"] < ais["exact_log_likelihood"]
     bad = CliRunner().invoke(app, ["eval", path, "--metric", "pseudo-likelihood"])
     assert bad.exit_code == 2 and "use --metric ais" in bad.output
+
+
+def test_centring_and_tempering_per_layer(tmp_path, digits):
+    overrides = {"hidden": "10,6", "centering": "true", "temperatures": "3", "chains": "4", "gibbs_steps": "5"}
+    model = build_model("dbn", digits.info, overrides)
+    check_trains(model, digits, tmp_path / "run", steps=4)
+    assert model.offsets0.shape == (64 + 10,) and model.offsets1.shape == (10 + 6,)  # [μ; λ] of each layer
+    assert model.chains0.shape == (12, 10) and model.chains1.shape == (12, 6)  # 4 chains at each of 3 temperatures
+    check_samples(model)
+    with pytest.raises(ConfigError, match="persistent=true"):
+        build_model("dbn", digits.info, {"persistent": "false", "temperatures": "2"})

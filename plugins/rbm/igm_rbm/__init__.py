@@ -91,12 +91,14 @@ class RBMGenerator(Generator):
         gibbs_steps: int,
         init_std: float = 0.01,
         value_range: tuple[float, float] | None = None,
+        betas: Tensor | None = None,
     ) -> None:
         super().__init__(event_shape)
         num_visible = 1
         for d in event_shape:
             num_visible *= d
         self.visible, self.gibbs_steps, self.value_range = visible, gibbs_steps, value_range
+        self.betas = betas  # parallel tempering's inverse temperatures for sampling (None: plain Gibbs)
         self.W, self.b, self.c = rbm_parameters(hidden, num_visible, init_std)  # (H, V) by columns, (V,), (H,)
 
     def params(self) -> RBMParams:
@@ -116,7 +118,7 @@ class RBMGenerator(Generator):
         """``steps`` (default ``gibbs_steps``) sweeps from ``x`` (n, *event): the last visible means."""
         steps = self.gibbs_steps if steps is None else steps
         with torch.no_grad():
-            _, mean = gibbs(self.params().detach(), self.flat(x), steps, generator)
+            _, mean = gibbs(self.params().detach(), self.flat(x), steps, generator, self.betas)
         if self.value_range is not None and self.visible == "gaussian":
             mean = mean.clamp(*self.value_range)
         return mean.reshape(x.shape[0], *self.event_shape)
@@ -135,12 +137,17 @@ class RBM(Model):
     def __init__(self, config: RBMConfig, data: DataInfo) -> None:
         config = config.resolve(data)  # visible and lr for this data
         super().__init__(config, data)
+        if config.visible == "gaussian" and config.sample_temperatures > 1:
+            raise ConfigError("sample_temperatures > 1 (parallel tempering) needs Bernoulli visible units: use sample_temperatures=1")
         self.generator = RBMGenerator(
-            data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range
+            data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range,
+            config.betas(config.sample_temperatures),
         )
         if config.persistent:  # the chains' hidden states (chains, H); sized at the first batch when chains = 0
             self.register_buffer("chains", torch.empty(0, config.hidden))
             config.check_chains([(math.prod(data.event_shape), config.hidden)])
+        if config.centering:  # the offsets [μ; λ] (V + H,) of the centred gradient; sized at the first batch
+            self.register_buffer("offsets", torch.empty(0))
 
     def rbm_params(self) -> RBMParams:
         """The weights, for the ``ais`` and ``pseudo-likelihood`` metrics."""
@@ -153,6 +160,8 @@ class RBM(Model):
         """Persistent chains are sized at the first batch: take the saved size before a strict load."""
         if self.config.persistent:
             self.chains = resize_chains(self.chains, tensors.get("chains"))
+        if self.config.centering:  # a checkpoint written before centering has no offsets: start them afresh
+            self.offsets = resize_chains(self.offsets, tensors["offsets"]) if "offsets" in tensors else None
 
     def loss(self, player: str, batch: Batch) -> Tensor:
         """``mean F(v) − mean F(ṽ)``; ``ṽ`` from CD-k (from the batch) or PCD (the persistent chains).
@@ -163,8 +172,13 @@ class RBM(Model):
         v = self.generator.flat(batch[0])  # (B, V)
         chains = None
         if self.config.persistent:  # sized at the first batch, at h = 0 (scikit-learn's h_samples_)
-            self.chains = chains = start_chains(self.chains, self.config.chains or v.shape[0], v)
-        return contrastive_divergence_loss(self.generator.params(), v, self.config.cd_k, chains)
+            self.chains = chains = start_chains(self.chains, self.config.chain_rows(v.shape[0]), v)
+        if self.config.centering and self.offsets is None:
+            self.offsets = v.new_empty(0)
+        offsets = self.offsets if self.config.centering else None
+        return contrastive_divergence_loss(
+            self.generator.params(), v, self.config.cd_k, chains, offsets, self.config.offset_rate, self.config.betas()
+        )
 
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:

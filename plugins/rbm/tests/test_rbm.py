@@ -8,7 +8,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from igm import Bits, ConfigError, RunConfig, Trainer, free_energy, gibbs, open_data, save
+from igm import (
+    Bits,
+    ConfigError,
+    RBMParams,
+    RBMTrainingConfig,
+    RunConfig,
+    Trainer,
+    contrastive_divergence_loss,
+    free_energy,
+    gibbs,
+    open_data,
+    save,
+)
 from igm.testing import build_model, check_checkpoint_roundtrip, check_model, check_samples, check_trains, toy_points
 
 
@@ -160,3 +172,94 @@ def test_metrics_through_igm_eval(tmp_path, digits, monkeypatch):
     assert {"ais", "pseudo-likelihood"} <= auto(model)  # and apply to the RBM
     both = CliRunner().invoke(app, ["eval", str(path), "--metric", "ais", "--metric", "pseudo-likelihood", "-n", "5", "--json"])
     assert set(json.loads(both.stdout)) == {"ais", "pseudo-likelihood"}
+
+
+def test_centred_gradient_is_the_centred_update_in_plain_coordinates():
+    """Centering keeps the model (plain W, b, c) and steps as SGD on the centred RBM would, in float64."""
+    g = torch.Generator().manual_seed(0)
+    H, V, B = 5, 7, 9
+    W = (0.3 * torch.randn(H, V, generator=g, dtype=torch.float64)).requires_grad_()
+    b = (0.2 * torch.randn(V, generator=g, dtype=torch.float64)).requires_grad_()
+    c = (0.2 * torch.randn(H, generator=g, dtype=torch.float64)).requires_grad_()
+    v = (torch.rand(B, V, generator=g, dtype=torch.float64) < 0.4).double()
+    offsets = torch.empty(0, dtype=torch.float64)  # sized at the first batch: the batch's means
+    torch.manual_seed(1)
+    loss = contrastive_divergence_loss(RBMParams(W, b, c), v, 2, None, offsets, 0.5)
+    loss.backward()
+    mu, lam = offsets[:V], offsets[V:]
+    torch.testing.assert_close(mu, v.mean(0))
+    torch.testing.assert_close(lam, torch.sigmoid(v @ W.detach().T + c.detach()).mean(0))
+    # the centred RBM: E = −(h − λ)ᵀW(v − μ) − b'ᵀ(v − μ) − c'ᵀ(h − λ), with b' = b + Wᵀλ, c' = c + Wμ
+    Wc = W.detach().clone().requires_grad_()
+    bc = (b.detach() + W.detach().T @ lam).requires_grad_()
+    cc = (c.detach() + W.detach() @ mu).requires_grad_()
+    h = torch.rand(B, H, generator=g, dtype=torch.float64).round()
+    energy = -(h @ W.detach() * v).sum(1) - v @ b.detach() - h @ c.detach()
+    centred = -((h - lam) @ Wc.detach() * (v - mu)).sum(1) - (v - mu) @ bc.detach() - (h - lam) @ cc.detach()
+    assert torch.allclose(centred - energy, (centred - energy)[:1].expand(B))  # the same model: E differs by a constant
+    torch.manual_seed(1)  # the same negatives, from the plain parameters that the centred ones stand for
+    plain = contrastive_divergence_loss(RBMParams(Wc, bc - Wc.T @ lam, cc - Wc @ mu), v, 2)
+    plain.backward()
+    torch.testing.assert_close(loss, plain)  # the loss value is the plain one
+    # a centred SGD step (−lr · grad of W, b', c') seen in the plain coordinates is −lr · the gradient we got
+    torch.testing.assert_close(W.grad, Wc.grad)
+    torch.testing.assert_close(b.grad, bc.grad - Wc.grad.T @ lam)
+    torch.testing.assert_close(c.grad, cc.grad - Wc.grad @ mu)
+
+
+def test_parallel_tempering_swaps_with_the_metropolis_ratio():
+    """Two temperatures: a sweep at each β, then the pair swaps where log u < (β₀ − β₁)(E₀ − E₁)."""
+    g = torch.Generator().manual_seed(0)
+    H, V, M = 6, 8, 400
+    p = RBMParams(torch.randn(H, V, generator=g, dtype=torch.float64), torch.randn(V, generator=g, dtype=torch.float64),
+                  torch.randn(H, generator=g, dtype=torch.float64))
+    config = RBMTrainingConfig(persistent=True, temperatures=2, min_beta=0.25)
+    betas = config.betas()
+    assert betas.tolist() == [1.0, 0.25] and config.chain_rows(M) == 2 * M
+    chains = torch.rand(2 * M, H, generator=g, dtype=torch.float64).round()
+    start = chains.clone()
+    v = torch.zeros(3, V, dtype=torch.float64)
+    torch.manual_seed(4)
+    contrastive_divergence_loss(p, v, 1, chains, betas=betas)
+    torch.manual_seed(4)  # by hand (bits from float32 uniforms, as igm.bernoulli): v ~ σ(β(b + Wᵀh)), h ~ σ(β(c + Wv)) at each β, then the swap draws
+    beta = torch.tensor([1.0] * M + [0.25] * M, dtype=torch.float64)[:, None]
+    vis = (torch.rand(2 * M, V).double() < torch.sigmoid(beta * (start @ p.W + p.b))).double()
+    a = vis @ p.W.T + p.c
+    hid = (torch.rand(2 * M, H).double() < torch.sigmoid(beta * a)).double()
+    energy = -(vis @ p.b) - (hid * a).sum(1)
+    u = torch.rand(M, dtype=torch.float64)
+    swap = u.log() < 0.75 * (energy[:M] - energy[M:])
+    assert 0.05 < swap.double().mean() < 0.95  # some swaps, not all
+    expected = torch.cat([torch.where(swap[:, None], hid[M:], hid[:M]), torch.where(swap[:, None], hid[:M], hid[M:])])
+    assert torch.equal(chains, expected)
+    with pytest.raises(ConfigError, match="persistent=true"):
+        RBMTrainingConfig(persistent=False, temperatures=3)
+
+
+def test_centring_offsets_in_the_checkpoint_and_old_checkpoints_load(tmp_path, digits):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from igm import load
+
+    model = build_model("rbm", digits.info, {"hidden": "8", "centering": "true", "temperatures": "3", "chains": "5"})
+    assert model.offsets.shape == (0,)  # sized at the first batch
+    check_trains(model, digits, tmp_path / "run", batch_size=16)
+    assert model.offsets.shape == (64 + 8,) and model.chains.shape == (15, 8)  # 5 chains at each of 3 temperatures
+    loaded = check_checkpoint_roundtrip(model, tmp_path / "rt.safetensors")
+    assert torch.equal(loaded.offsets, model.offsets)
+    # a checkpoint written before centering (no offsets) loads with centering on, and starts them at the next batch
+    plain = build_model("rbm", digits.info, {"hidden": "8"})
+    save(plain, tmp_path / "old.safetensors")
+    with safe_open(str(tmp_path / "old.safetensors"), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = json.loads(meta["igm.config"])
+    config.pop("centering", None), config.pop("offset_rate", None)  # an older config, at the defaults
+    config["centering"] = True
+    save_file(tensors, str(tmp_path / "old.safetensors"), {**meta, "igm.config": json.dumps(config)})
+    old = load(tmp_path / "old.safetensors")
+    assert old.config.centering and old.offsets is None
+    torch.testing.assert_close(old.generator.W, plain.generator.W)
+    old.train()
+    old.loss("rbm", next(digits.stream(16, 0))).backward()
+    assert old.offsets.shape == (72,)
