@@ -13,6 +13,14 @@ Options of the divergence live in the model's config under their own names (``lo
 ``direction``, ``gp_weight``, ``r1_weight``: :data:`DIVERGENCE_OPTIONS`); one that the chosen
 divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an exponential
 moving average of the generator, which is what users sample.
+
+Defaults by data and divergence: the networks, rates and Adam β's of :class:`AdversarialConfig`
+are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes them concrete, from one
+table per kind of data — :data:`POINT_DEFAULTS` on points, :data:`OTHER_DEFAULTS` elsewhere —
+with, on points, the entries of :data:`DIVERGENCE_POINT_DEFAULTS` for the chosen divergence laid
+over it (a divergence not named there, a plugin's included, gets the table as it is). A value the
+user sets is never replaced. The step budget (:meth:`AdversarialModel.run_defaults`) depends on
+the data alone.
 """
 
 from __future__ import annotations
@@ -51,8 +59,9 @@ class AdversarialConfig(GeneratorConfig):
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
-    lr_g: float = 0.0  # 0: 3e-3 on points, 1e-4 otherwise
+    lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 1e-3), 1e-4 otherwise
     lr_d: float = 0.0  # 0: 3e-3 on points, 1e-4 otherwise
+    beta1: float | None = None  # Adam's β1; none: 0 for wasserstein on points, 0.5 otherwise
     beta2: float = 0.0  # Adam's β2; 0: 0.9 on points, 0.999 otherwise
     critic_steps: int = 1  # critic steps per generator step
     d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
@@ -70,10 +79,17 @@ class AdversarialConfig(GeneratorConfig):
 # what the "auto" values of AdversarialConfig become: on points (Q1, benchmarks/README.md: gan with
 # jsd 22/25 modes on grid25 and 7-8/8 on ring8 by PacGAN's rule in 5 of 5 seeds), and on other data
 POINT_DEFAULTS = {"g_hidden": (256, 256), "d_hidden": (256, 256), "d_activation": "leaky_relu", "lr_g": 3e-3,
-                  "lr_d": 3e-3, "beta2": 0.9}
+                  "lr_d": 3e-3, "beta1": 0.5, "beta2": 0.9}
 OTHER_DEFAULTS = {"g_hidden": (100, 100), "d_hidden": (100,), "d_activation": "relu", "lr_g": 1e-4, "lr_d": 1e-4,
-                  "beta2": 0.999}
-AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta2": 0.0}
+                  "beta1": 0.5, "beta2": 0.999}
+# on points, a divergence's own departures from POINT_DEFAULTS. wasserstein (WGAN-GP): its critic's
+# loss is linear and never saturates, so it must outpace the generator (lr_d 3x lr_g) without
+# momentum (β1 0) or the fakes circle the data instead of landing on it (Q1, benchmarks/README.md)
+DIVERGENCE_POINT_DEFAULTS: dict[str, dict[str, Any]] = {
+    "wasserstein": {"lr_g": 1e-3, "lr_d": 3e-3, "beta1": 0.0},
+}
+AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta1": None,
+               "beta2": 0.0}
 POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 4_000  # run_defaults on points; on a mixture of <= 8 components
 
 
@@ -82,7 +98,7 @@ def resolve_defaults(config: AdversarialConfig, data: DataInfo) -> AdversarialCo
 
     MLP settings are filled only for an MLP; a DCGAN keeps them at "auto" (it reads none of them).
     """
-    table = POINT_DEFAULTS if data.kind == "points" else OTHER_DEFAULTS
+    table = defaults_table(config.divergence, data)
     mlp_only = {"g_hidden", "d_hidden", "d_activation"}
     fill = {
         name: value
@@ -90,6 +106,13 @@ def resolve_defaults(config: AdversarialConfig, data: DataInfo) -> AdversarialCo
         if _plain(getattr(config, name)) == AUTO_VALUES[name] and (config.network == "mlp" or name not in mlp_only)
     }
     return dataclasses.replace(config, **fill)
+
+
+def defaults_table(divergence: str, data: DataInfo) -> dict[str, Any]:
+    """The concrete value of every "auto" field for ``divergence`` on ``data``'s kind."""
+    if data.kind != "points":
+        return OTHER_DEFAULTS
+    return {**POINT_DEFAULTS, **DIVERGENCE_POINT_DEFAULTS.get(divergence, {})}
 
 
 def _plain(value: Any) -> Any:

@@ -112,6 +112,24 @@ def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
     assert build_model("gan-si", grid25).config.d_hidden == (100,)  # gan-si keeps the networks it was tuned with
 
 
+def test_wasserstein_on_points_gets_its_own_rates_and_momentum():
+    """Known answers: a divergence's point defaults overlay POINT_DEFAULTS; jsd's stay; images keep theirs."""
+    from igm import open_data
+
+    grid25 = open_data("grid25", 0).info
+    jsd = build_model("gan", grid25).config
+    assert (jsd.lr_g, jsd.lr_d, jsd.beta1, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.5, 0.9, 10.0)
+    w = build_model("gan", grid25, {"divergence": "wasserstein"}).config
+    assert (w.lr_g, w.lr_d, w.beta1, w.beta2, w.critic_steps) == (1e-3, 3e-3, 0.0, 0.9, 1)
+    assert (w.g_hidden, w.d_hidden, w.d_activation) == ((256, 256), (256, 256), "leaky_relu")
+    mine = build_model("gan", grid25, {"divergence": "wasserstein", "beta1": "0.5", "lr_g": "2e-4"}).config
+    assert (mine.beta1, mine.lr_g, mine.lr_d) == (0.5, 2e-4, 3e-3)  # what the user sets wins
+    image = build_model("gan", toy_images().info, {"divergence": "wasserstein"}).config
+    assert (image.lr_g, image.lr_d, image.beta1, image.beta2) == (1e-4, 1e-4, 0.5, 0.999)
+    model = build_model("gan", grid25, {"divergence": "wasserstein"})
+    assert [p.betas for p in model.players()] == [(0.0, 0.9), (0.0, 0.9)]
+
+
 def test_a_dcgan_checkpoint_with_mlp_settings_of_an_older_default_still_loads(tmp_path):
     """Files store every field; MLP sizes a DCGAN never read (at 0.1's defaults) are not settings."""
     import json
