@@ -53,7 +53,7 @@ class AdversarialConfig(GeneratorConfig):
     divergence: str = "jsd"  # any registered divergence with a critic: jsd, kl, wasserstein
     loss: Literal["non-saturating", "minimax"] = "non-saturating"  # jsd's generator loss
     direction: Literal["reverse", "forward"] = "reverse"  # kl's direction
-    gp_weight: float = 10.0  # wasserstein's gradient penalty
+    gp_weight: float | None = None  # wasserstein's gradient penalty; none: 1 on points, the divergence's 10 otherwise
     g_hidden: tuple[int, ...] = ()  # MLP generator hidden sizes; (): 256,256 on points, 100,100 otherwise
     d_hidden: tuple[int, ...] = ()  # MLP critic hidden sizes; (): 256,256 on points, 100 otherwise
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
@@ -82,14 +82,16 @@ POINT_DEFAULTS = {"g_hidden": (256, 256), "d_hidden": (256, 256), "d_activation"
                   "lr_d": 3e-3, "beta1": 0.5, "beta2": 0.9}
 OTHER_DEFAULTS = {"g_hidden": (100, 100), "d_hidden": (100,), "d_activation": "relu", "lr_g": 1e-4, "lr_d": 1e-4,
                   "beta1": 0.5, "beta2": 0.999}
-# on points, a divergence's own departures from POINT_DEFAULTS. wasserstein (WGAN-GP): its critic's
-# loss is linear and never saturates, so it must outpace the generator (lr_d 3x lr_g) without
-# momentum (β1 0) or the fakes circle the data instead of landing on it (Q1, benchmarks/README.md)
+# on points, a divergence's own departures from POINT_DEFAULTS (its options included; a divergence
+# option left at None elsewhere takes the divergence's own default). wasserstein (WGAN-GP): its
+# critic's loss is linear and never saturates, so the critic must outpace the generator (lr_d 3x
+# lr_g) without momentum (β1 0), or the fakes circle the data instead of landing on it, and a
+# penalty of 10 holds the critic too smooth to find modes 0.01-0.05 wide: 1 (Q1, benchmarks/README.md)
 DIVERGENCE_POINT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "wasserstein": {"lr_g": 1e-3, "lr_d": 3e-3, "beta1": 0.0},
+    "wasserstein": {"lr_g": 1e-3, "lr_d": 3e-3, "beta1": 0.0, "gp_weight": 1.0},
 }
 AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta1": None,
-               "beta2": 0.0}
+               "beta2": 0.0, "gp_weight": None}
 POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 4_000  # run_defaults on points; on a mixture of <= 8 components
 
 
@@ -133,16 +135,22 @@ def builtin_divergence(name: str) -> type[Divergence]:
 
 
 DIVERGENCE_OPTIONS = ("loss", "direction", "gp_weight", "r1_weight")  # model fields that only some divergences read
+# divergence options that became "auto" (None): what files written before then store for them, whatever the divergence
+STORED_DEFAULTS = {"gp_weight": 10.0}
 
 
 def divergence_options(divergence_cls: type, config: Any) -> dict[str, Any]:
     """The divergence's own config fields, read from model config fields of the same name.
 
     A divergence option set for a divergence that does not read it (``gp_weight`` with jsd) is a ConfigError.
+    An option left at None takes the divergence's own default; an unread one at its
+    :data:`STORED_DEFAULTS` value is what an older file stores, not a setting.
     """
     names = {f.name for f in dataclasses.fields(divergence_cls.Config)}
-    refuse_unread(config, tuple(n for n in DIVERGENCE_OPTIONS if n not in names), f"divergence={config.divergence}")
-    return {name: getattr(config, name) for name in names if hasattr(config, name)}
+    unread = tuple(n for n in DIVERGENCE_OPTIONS if n not in names)
+    stored = {n: None for n in unread if n in STORED_DEFAULTS and getattr(config, n, None) == STORED_DEFAULTS[n]}
+    refuse_unread(dataclasses.replace(config, **stored), unread, f"divergence={config.divergence}")
+    return {name: getattr(config, name) for name in names if getattr(config, name, None) is not None}
 
 
 class AdversarialModel(Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+import igm
 from igm.testing import build_model, check_model, toy_images, toy_points
 
 
@@ -112,22 +113,27 @@ def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
     assert build_model("gan-si", grid25).config.d_hidden == (100,)  # gan-si keeps the networks it was tuned with
 
 
-def test_wasserstein_on_points_gets_its_own_rates_and_momentum():
+def test_wasserstein_on_points_gets_its_own_rates_momentum_and_penalty():
     """Known answers: a divergence's point defaults overlay POINT_DEFAULTS; jsd's stay; images keep theirs."""
     from igm import open_data
 
     grid25 = open_data("grid25", 0).info
     jsd = build_model("gan", grid25).config
-    assert (jsd.lr_g, jsd.lr_d, jsd.beta1, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.5, 0.9, 10.0)
-    w = build_model("gan", grid25, {"divergence": "wasserstein"}).config
-    assert (w.lr_g, w.lr_d, w.beta1, w.beta2, w.critic_steps) == (1e-3, 3e-3, 0.0, 0.9, 1)
-    assert (w.g_hidden, w.d_hidden, w.d_activation) == ((256, 256), (256, 256), "leaky_relu")
-    mine = build_model("gan", grid25, {"divergence": "wasserstein", "beta1": "0.5", "lr_g": "2e-4"}).config
-    assert (mine.beta1, mine.lr_g, mine.lr_d) == (0.5, 2e-4, 3e-3)  # what the user sets wins
-    image = build_model("gan", toy_images().info, {"divergence": "wasserstein"}).config
-    assert (image.lr_g, image.lr_d, image.beta1, image.beta2) == (1e-4, 1e-4, 0.5, 0.999)
-    model = build_model("gan", grid25, {"divergence": "wasserstein"})
-    assert [p.betas for p in model.players()] == [(0.0, 0.9), (0.0, 0.9)]
+    assert (jsd.lr_g, jsd.lr_d, jsd.beta1, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.5, 0.9, None)
+    w = build_model("gan", grid25, {"divergence": "wasserstein"})
+    c = w.config
+    assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (1e-3, 3e-3, 0.0, 0.9, 1.0, 1)
+    assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256), (256, 256), "leaky_relu")
+    assert w.divergence.config.gp_weight == 1.0 and [p.betas for p in w.players()] == [(0.0, 0.9), (0.0, 0.9)]
+    mine = build_model("gan", grid25, {"divergence": "wasserstein", "beta1": "0.5", "lr_g": "2e-4", "gp_weight": "10"})
+    assert (mine.config.beta1, mine.config.lr_g, mine.config.lr_d, mine.divergence.config.gp_weight) == (0.5, 2e-4, 3e-3, 10.0)
+    image = build_model("gan", toy_images().info, {"divergence": "wasserstein"})  # images: the old values
+    assert (image.config.lr_g, image.config.lr_d, image.config.beta1, image.config.beta2) == (1e-4, 1e-4, 0.5, 0.999)
+    assert image.divergence.config.gp_weight == 10.0  # the divergence's own default
+    with pytest.raises(igm.ConfigError, match="gp_weight=5.0 has no effect with divergence=jsd"):
+        build_model("gan", grid25, {"gp_weight": "5"})
+    older = build_model("gan", grid25, {"gp_weight": "10"})  # what files written before gp_weight was "auto" store
+    assert older.config.divergence == "jsd"
 
 
 def test_a_dcgan_checkpoint_with_mlp_settings_of_an_older_default_still_loads(tmp_path):
