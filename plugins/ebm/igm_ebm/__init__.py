@@ -1,7 +1,7 @@
 """The EBM family: a neural energy E(x; θ) sampled by Langevin dynamics (Du & Mordatch, 2019).
 
-The model is p(x) ∝ exp(−E(x; θ) / T) with E any network: an MLP for points, a small
-convolutional net (the DCGAN discriminator of ``igm.nn``) for images. Maximum likelihood has the
+The model is p(x) ∝ exp(−E(x; θ) / T) with E any network: an MLP by default (ELU for points,
+SiLU for images), or the DCGAN discriminator of ``igm.nn`` for images (``network=conv``). Maximum likelihood has the
 gradient ∇θ mean E(data) − ∇θ E_p[E(x)], the second mean over samples of the model itself, so
 the one player, ``energy``, minimises the contrastive loss
 
@@ -25,7 +25,14 @@ dimension (so a step size means the same on grid25 as on ring8 or on images): fo
 data's value range, for points the first batch's range widened by ``margin`` of its span on
 either side. The box and the replay buffer are buffers of the model: they live in the
 checkpoint, and the chains' noise comes from the global torch RNG, which the trainer saves, so
-a resumed run continues exactly. ``clamp`` keeps the chains inside the box.
+a resumed run continues exactly. ``clamp`` keeps the chains inside the box. ``data_noise``
+adds Gaussian noise to the data in box coordinates, reflected back into the box: binary pixels
+lie on the box's corners, where clamped chains that reach a corner stay.
+
+Points and images have their own defaults (the "auto" values: :data:`POINT_DEFAULTS`,
+:data:`IMAGE_DEFAULTS`). On images the chains are short-run MCMC from noise (``reinit=1``,
+Nijkamp et al., 2019) with ``sample_steps`` equal to ``langevin_steps``, so that ``sample``
+runs exactly the chains that training shaped.
 
 ``model.generator`` is an :class:`EBMGenerator`: ``sample(n)`` runs ``sample_steps`` Langevin
 steps from uniform noise over the box; ``sample_from(x, steps)`` runs the chain from given data.
@@ -33,6 +40,7 @@ steps from uniform noise over the box; ``sample_from(x, steps)`` runs the chain 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,47 +53,78 @@ import igm
 from igm import MLP, Batch, ConfigError, DataInfo, DCGANDiscriminator, Generator, Model, Player, check_allocation, randn
 
 __version__ = "0.1.0"
-__all__ = ["EBM", "EBMConfig", "EBMGenerator", "contrastive_loss", "langevin"]
+__all__ = ["EBM", "EBMConfig", "EBMGenerator", "IMAGE_DEFAULTS", "POINT_DEFAULTS", "contrastive_loss", "langevin", "reflect", "resolve_defaults"]
 
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "tanh": nn.Tanh}  # smooth ones igm.MLP has
+ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "tanh": nn.Tanh, "silu": nn.SiLU}  # smooth ones
+
+
+Auto = Literal["auto"]
 
 
 @dataclass
 class EBMConfig:
-    """EBM settings: the energy network, the Langevin sampler, the replay buffer, Adam."""
+    """EBM settings: the energy network, the Langevin sampler, the replay buffer, Adam.
 
-    network: Literal["auto", "mlp", "conv"] = "auto"  # auto: conv (DCGAN discriminator) for images, mlp otherwise
-    hidden: tuple[int, ...] = (128, 128)  # MLP hidden sizes
-    activation: str = "elu"  # MLP activation; a smooth one, Langevin follows ∇E
-    gain: float = 60.0  # MLP: the first layer's pre-activations times gain, so its features are as sharp as the modes
+    Fields set to "auto" (and ``hidden`` left empty) take the values of :data:`POINT_DEFAULTS`
+    for points and other vectors, :data:`IMAGE_DEFAULTS` for images, when the model is built.
+    """
+
+    network: Literal["auto", "mlp", "conv"] = "auto"  # auto: mlp; conv: the DCGAN discriminator (images)
+    hidden: tuple[int, ...] = ()  # MLP hidden sizes; (): 128,128 on points, 512,512 on images
+    activation: str = "auto"  # MLP activation, a smooth one (Langevin follows ∇E): elu | tanh | silu; auto: elu on points, silu on images
+    gain: float | Auto = "auto"  # MLP: the first layer's pre-activations times gain, so its features are as sharp as the modes
     width: float = 1.0  # conv channel multiplier
-    langevin_steps: int = 10  # K: Langevin steps per update
-    step_size: float = 0.01  # ε, in box coordinates (the box is [-1, 1] per dimension)
-    noise: float = 0.05  # s: noise scale; the chains draw exp(-E / s²)
+    langevin_steps: int | Auto = "auto"  # K: Langevin steps per update
+    step_size: float | Auto = "auto"  # ε, in box coordinates (the box is [-1, 1] per dimension)
+    noise: float | Auto = "auto"  # s: noise scale; the chains draw exp(-E / s²)
     clamp: bool = True  # keep the chains inside the box
     buffer_size: int = 10_000  # replay buffer states
-    reinit: float = 0.05  # share of the batch's chains restarted from uniform noise each step
+    reinit: float | Auto = "auto"  # share of the batch's chains restarted from uniform noise each step
     margin: float = 0.1  # points: the box is the first batch's range widened by this share of its span on each side
-    alpha: float = 0.1  # weight of the energy-magnitude penalty mean E(data)² + mean E(samples)²
-    lr: float = 1e-2  # with the cosine decay of run_defaults: the late, small steps sharpen the wells
-    beta1: float = 0.0  # Adam's β1 (0, as Du & Mordatch: the loss is noisy from step to step)
+    alpha: float | Auto = "auto"  # weight of the energy-magnitude penalty mean E(data)² + mean E(samples)²
+    data_noise: float | Auto = "auto"  # std of Gaussian noise added to the data (box coordinates), reflected into the box
+    lr: float | Auto = "auto"
+    beta1: float | Auto = "auto"  # Adam's β1
     beta2: float = 0.999
-    sample_steps: int = 200  # Langevin steps of generator.sample, from noise
+    sample_steps: int | Auto = "auto"  # Langevin steps of generator.sample, from noise
 
     def __post_init__(self) -> None:
-        if self.langevin_steps < 1 or self.buffer_size < 1 or self.sample_steps < 0:
+        def given(*names: str) -> list[Any]:
+            return [getattr(self, n) for n in names if getattr(self, n) != "auto"]
+
+        if any(v < 1 for v in given("langevin_steps")) or self.buffer_size < 1 or any(v < 0 for v in given("sample_steps")):
             raise ConfigError("langevin_steps and buffer_size must be at least 1, sample_steps at least 0")
-        if not (self.step_size > 0 and self.noise >= 0 and self.lr > 0 and self.width > 0):
+        if not (all(v > 0 for v in given("step_size", "lr")) and all(v >= 0 for v in given("noise")) and self.width > 0):
             raise ConfigError("step_size, lr and width must be positive, noise 0 or positive")
-        if not 0.0 <= self.reinit <= 1.0:
+        if any(not 0.0 <= v <= 1.0 for v in given("reinit")):
             raise ConfigError(f"reinit is a share of the chains: it must lie in [0, 1], got {self.reinit}")
-        if self.alpha < 0 or self.margin < 0:
-            raise ConfigError("alpha and margin must be 0 or positive")
-        if self.activation not in ACTIVATIONS:
+        if any(v < 0 for v in given("alpha", "data_noise")) or self.margin < 0:
+            raise ConfigError("alpha, data_noise and margin must be 0 or positive")
+        if self.activation != "auto" and self.activation not in ACTIVATIONS:
             raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)} (smooth: Langevin follows ∇E), got {self.activation!r}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
+        if any(h < 1 for h in self.hidden):
             raise ConfigError(f"hidden sizes must be positive, got {list(self.hidden)}")
+
+
+# what the "auto" values become (how each table was tuned: benchmarks/README.md, "EBM (issue 20)").
+# Points: an ELU MLP with sharp first-layer features, short chains from a replay buffer, a large lr with cosine decay.
+POINT_DEFAULTS: dict[str, Any] = {
+    "network": "mlp", "hidden": (128, 128), "activation": "elu", "gain": 60.0, "langevin_steps": 10, "step_size": 0.01,
+    "noise": 0.05, "reinit": 0.05, "alpha": 0.1, "data_noise": 0.0, "lr": 1e-2, "beta1": 0.0, "sample_steps": 200,
+}
+# Images: short-run MCMC from noise (Nijkamp et al., 2019), so that sample() runs the very chains training shaped.
+IMAGE_DEFAULTS: dict[str, Any] = {
+    "network": "mlp", "hidden": (512, 512), "activation": "silu", "gain": 1.0, "langevin_steps": 40, "step_size": 20.0,
+    "noise": 0.002, "reinit": 1.0, "alpha": 0.01, "data_noise": 0.1, "lr": 1e-3, "beta1": 0.5, "sample_steps": 40,
+}
+
+
+def resolve_defaults(config: EBMConfig, data: DataInfo) -> EBMConfig:
+    """``config`` with its "auto" values (and an empty ``hidden``) replaced by those of ``data``'s kind."""
+    table = IMAGE_DEFAULTS if data.kind == "image" else POINT_DEFAULTS
+    unset = {name: getattr(config, name) in ("auto", (), []) for name in table}
+    return dataclasses.replace(config, **{name: value for name, value in table.items() if unset[name]})
 
 
 def uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:
@@ -122,6 +161,11 @@ def langevin(
             if bounds is not None:
                 x = x.clamp(*bounds)
     return x
+
+
+def reflect(u: Tensor) -> Tensor:
+    """``u`` folded back into [−1, 1] at its faces (a value up to 2 outside lands as far inside)."""
+    return torch.where(u > 1, 2 - u, torch.where(u < -1, -2 - u, u))
 
 
 def contrastive_loss(e_data: Tensor, e_samples: Tensor, alpha: float) -> Tensor:
@@ -189,6 +233,7 @@ class EBM(Model):
     Config = EBMConfig
 
     def __init__(self, config: EBMConfig, data: DataInfo) -> None:
+        config = resolve_defaults(config, data)
         super().__init__(config, data)
         self.generator = EBMGenerator(
             self.build_energy(), data.event_shape, config.step_size, config.noise, config.sample_steps,
@@ -200,15 +245,19 @@ class EBM(Model):
 
     def build_energy(self) -> nn.Module:
         c, data = self.config, self.data
-        network = c.network if c.network != "auto" else ("conv" if data.kind == "image" else "mlp")
-        if network == "conv":
+        if c.network == "conv":
             try:
                 return DCGANDiscriminator(data.event_shape, c.width)
             except ValueError as exc:
                 raise ConfigError(f"network=conv on '{data.name}': {exc}; use --set network=mlp") from None
         features = math.prod(data.event_shape)
         first = nn.Linear(features, c.hidden[0])  # (N, D) -> (N, H0); its hyperplanes cross the box, gain makes them sharp
-        rest = MLP((c.hidden[0],), (), c.hidden[1:], activation=c.activation)
+        if c.activation == "silu":  # not one of igm.MLP's: the same layers, built here
+            widths = [*c.hidden, 1]
+            layers = [m for a, b in zip(widths[:-2], widths[1:-1]) for m in (nn.Linear(a, b), nn.SiLU())]
+            rest: nn.Module = nn.Sequential(*layers, nn.Linear(widths[-2], 1), nn.Flatten(0))  # (N, H0) -> (N,)
+        else:
+            rest = MLP((c.hidden[0],), (), c.hidden[1:], activation=c.activation)
         return nn.Sequential(nn.Flatten(), first, Gain(c.gain), ACTIVATIONS[c.activation](), rest)
 
     def players(self) -> list[Player]:
@@ -247,6 +296,8 @@ class EBM(Model):
             with torch.no_grad():
                 self.start(x)
         u_data = self.generator.to_box(x)
+        if self.config.data_noise:  # dequantisation: binary or 8-bit data off the box's corners, where clamped chains stick
+            u_data = reflect(u_data + self.config.data_noise * torch.randn_like(u_data))
         u_neg = self.negatives(x.shape[0])
         e = self.generator.energy(torch.cat([u_data, u_neg]))  # (B + M,)
         e_data, e_neg = e[: x.shape[0]], e[x.shape[0] :]
@@ -256,7 +307,7 @@ class EBM(Model):
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
-            return {"steps": 3000, "batch_size": 64, "sample_every": 500}
+            return {"steps": 2000, "batch_size": 64, "lr_decay": "cosine", "sample_every": 500}
         return {"steps": 2500, "batch_size": 256, "lr_decay": "cosine"}
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from igm_ebm import contrastive_loss, langevin, uniform
+from igm_ebm import IMAGE_DEFAULTS, POINT_DEFAULTS, EBMConfig, contrastive_loss, langevin, reflect, resolve_defaults, uniform
 from safetensors.torch import load_file
 from torch import nn
 
@@ -30,6 +30,40 @@ def test_contract_on_small_images(tmp_path):
     model = check_model("ebm", data, tmp_path, overrides={"langevin_steps": "2", "sample_steps": "3", "buffer_size": "32", "width": "0.5"})
     assert model.replay.shape == (32, 1, 8, 8)
     assert torch.equal(model.generator.box[0], torch.zeros(1, 8, 8)) and torch.equal(model.generator.box[1], torch.ones(1, 8, 8))
+
+
+def test_auto_values_by_the_data_kind_and_a_given_value_wins():
+    points, images = toy_points().info, toy_images().info
+    # the points' values are those the mixtures were tuned with (benchmarks/README.md, "EBM (issue 20)")
+    want_points = {"network": "mlp", "hidden": (128, 128), "activation": "elu", "gain": 60.0, "langevin_steps": 10,
+                   "step_size": 0.01, "noise": 0.05, "reinit": 0.05, "alpha": 0.1, "data_noise": 0.0, "lr": 1e-2,
+                   "beta1": 0.0, "sample_steps": 200}
+    assert POINT_DEFAULTS == want_points
+    on_points = build_model("ebm", points).config
+    assert {k: getattr(on_points, k) for k in want_points} == want_points
+    on_images = build_model("ebm", images).config
+    assert {k: getattr(on_images, k) for k in IMAGE_DEFAULTS} == IMAGE_DEFAULTS
+    assert on_images.reinit == 1.0 and on_images.sample_steps == on_images.langevin_steps  # short-run chains from noise
+    given = build_model("ebm", images, {"step_size": "3", "hidden": "32", "network": "conv", "width": "0.5"}).config
+    assert (given.step_size, given.hidden, given.network, given.lr) == (3.0, (32,), "conv", IMAGE_DEFAULTS["lr"])
+    assert resolve_defaults(resolve_defaults(EBMConfig(), images), points) == resolve_defaults(EBMConfig(), images)  # concrete: no "auto" left
+
+
+def test_reflect_folds_values_back_into_the_box():
+    u = torch.tensor([-1.5, -1.0, -0.3, 0.0, 0.9, 1.0, 1.25])
+    torch.testing.assert_close(reflect(u), torch.tensor([-0.5, -1.0, -0.3, 0.0, 0.9, 1.0, 0.75]))
+
+
+def test_data_noise_dequantises_the_data_inside_the_box():
+    data = toy_images()
+    model = build_model("ebm", data.info, {"langevin_steps": "1", "buffer_size": "16", "hidden": "8", "data_noise": "0.2"})
+    seen = []
+    model.generator.energy.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    x = data.split("train")[0][:16]
+    model.loss("energy", (x, None))
+    u_data = seen[-1][:16]  # the loss's one call on data and negatives together
+    assert u_data.abs().max() <= 1 and not torch.equal(u_data, model.generator.to_box(x))
+    assert (u_data - model.generator.to_box(x)).abs().max() < 2.0
 
 
 def test_langevin_on_a_quadratic_energy_draws_the_gaussian():
@@ -153,6 +187,7 @@ def test_replay_buffer_in_the_checkpoint_and_exact_resume(tmp_path):
         ({"step_size": "0"}, "step_size"),
         ({"langevin_steps": "0"}, "langevin_steps"),
         ({"activation": "relu"}, "activation"),
+        ({"data_noise": "-0.1"}, "data_noise"),
         ({"network": "conv"}, "network=conv"),
     ],
 )
