@@ -14,7 +14,7 @@ Options of the divergence live in the model's config under their own names (``lo
 divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an exponential
 moving average of the generator, which is what users sample.
 
-Defaults by data and divergence: the networks, rates and Adam β's of :class:`AdversarialConfig`
+Defaults by data and divergence: the networks, rates, Adam's β2 and ``gp_weight`` of :class:`AdversarialConfig`
 are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes them concrete, from one
 table per kind of data — :data:`POINT_DEFAULTS` on points, :data:`OTHER_DEFAULTS` elsewhere —
 with, on points, the entries of :data:`DIVERGENCE_POINT_DEFAULTS` for the chosen divergence laid
@@ -59,9 +59,8 @@ class AdversarialConfig(GeneratorConfig):
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
-    lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 1e-3), 1e-4 otherwise
-    lr_d: float = 0.0  # 0: 3e-3 on points, 1e-4 otherwise
-    beta1: float | None = None  # Adam's β1; none: 0 for wasserstein on points, 0.5 otherwise
+    lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 1e-4 otherwise
+    lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 1e-4 otherwise
     beta2: float = 0.0  # Adam's β2; 0: 0.9 on points, 0.999 otherwise
     critic_steps: int = 1  # critic steps per generator step
     d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
@@ -79,19 +78,19 @@ class AdversarialConfig(GeneratorConfig):
 # what the "auto" values of AdversarialConfig become: on points (Q1, benchmarks/README.md: gan with
 # jsd 22/25 modes on grid25 and 7-8/8 on ring8 by PacGAN's rule in 5 of 5 seeds), and on other data
 POINT_DEFAULTS = {"g_hidden": (256, 256), "d_hidden": (256, 256), "d_activation": "leaky_relu", "lr_g": 3e-3,
-                  "lr_d": 3e-3, "beta1": 0.5, "beta2": 0.9}
+                  "lr_d": 3e-3, "beta2": 0.9}
 OTHER_DEFAULTS = {"g_hidden": (100, 100), "d_hidden": (100,), "d_activation": "relu", "lr_g": 1e-4, "lr_d": 1e-4,
-                  "beta1": 0.5, "beta2": 0.999}
+                  "beta2": 0.999}
 # on points, a divergence's own departures from POINT_DEFAULTS (its options included; a divergence
 # option left at None elsewhere takes the divergence's own default). wasserstein (WGAN-GP): its
 # critic's loss is linear and never saturates, so the critic must outpace the generator (lr_d 3x
-# lr_g) without momentum (β1 0), or the fakes circle the data instead of landing on it, and a
-# penalty of 10 holds the critic too smooth to find modes 0.01-0.05 wide: 1 (Q1, benchmarks/README.md)
+# lr_g), or the fakes circle the data instead of landing on it; a penalty of 10 holds the critic
+# too smooth to find modes 0.01-0.05 wide, so 1 (Q1, benchmarks/README.md)
 DIVERGENCE_POINT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "wasserstein": {"lr_g": 1e-3, "lr_d": 3e-3, "beta1": 0.0, "gp_weight": 1.0},
+    "wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "gp_weight": 1.0},
 }
-AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta1": None,
-               "beta2": 0.0, "gp_weight": None}
+AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta2": 0.0,
+               "gp_weight": None}
 POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 4_000  # run_defaults on points; on a mixture of <= 8 components
 
 

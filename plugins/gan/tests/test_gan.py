@@ -113,22 +113,22 @@ def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
     assert build_model("gan-si", grid25).config.d_hidden == (100,)  # gan-si keeps the networks it was tuned with
 
 
-def test_wasserstein_on_points_gets_its_own_rates_momentum_and_penalty():
+def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
     """Known answers: a divergence's point defaults overlay POINT_DEFAULTS; jsd's stay; images keep theirs."""
     from igm import open_data
 
     grid25 = open_data("grid25", 0).info
     jsd = build_model("gan", grid25).config
-    assert (jsd.lr_g, jsd.lr_d, jsd.beta1, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.5, 0.9, None)
+    assert (jsd.lr_g, jsd.lr_d, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.9, None)
     w = build_model("gan", grid25, {"divergence": "wasserstein"})
     c = w.config
-    assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (1e-3, 3e-3, 0.0, 0.9, 1.0, 1)
+    assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (2e-3, 6e-3, 0.5, 0.9, 1.0, 1)
     assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256), (256, 256), "leaky_relu")
-    assert w.divergence.config.gp_weight == 1.0 and [p.betas for p in w.players()] == [(0.0, 0.9), (0.0, 0.9)]
-    mine = build_model("gan", grid25, {"divergence": "wasserstein", "beta1": "0.5", "lr_g": "2e-4", "gp_weight": "10"})
-    assert (mine.config.beta1, mine.config.lr_g, mine.config.lr_d, mine.divergence.config.gp_weight) == (0.5, 2e-4, 3e-3, 10.0)
+    assert w.divergence.config.gp_weight == 1.0 and [p.lr for p in w.players()] == [6e-3, 2e-3]
+    mine = build_model("gan", grid25, {"divergence": "wasserstein", "lr_g": "2e-4", "gp_weight": "10"})
+    assert (mine.config.lr_g, mine.config.lr_d, mine.divergence.config.gp_weight) == (2e-4, 6e-3, 10.0)  # the user's win
     image = build_model("gan", toy_images().info, {"divergence": "wasserstein"})  # images: the old values
-    assert (image.config.lr_g, image.config.lr_d, image.config.beta1, image.config.beta2) == (1e-4, 1e-4, 0.5, 0.999)
+    assert (image.config.lr_g, image.config.lr_d, image.config.beta2) == (1e-4, 1e-4, 0.999)
     assert image.divergence.config.gp_weight == 10.0  # the divergence's own default
     with pytest.raises(igm.ConfigError, match="gp_weight=5.0 has no effect with divergence=jsd"):
         build_model("gan", grid25, {"gp_weight": "5"})
