@@ -14,13 +14,15 @@ Options of the divergence live in the model's config under their own names (``lo
 divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an exponential
 moving average of the generator, which is what users sample.
 
-Defaults by data and divergence: the networks, rates, Adam's β2 and ``gp_weight`` of :class:`AdversarialConfig`
-are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes them concrete, from one
-table per kind of data — :data:`POINT_DEFAULTS` on points, :data:`OTHER_DEFAULTS` elsewhere —
-with, on points, the entries of :data:`DIVERGENCE_POINT_DEFAULTS` for the chosen divergence laid
-over it (a divergence not named there, a plugin's included, gets the table as it is). A value the
-user sets is never replaced. The step budget (:meth:`AdversarialModel.run_defaults`) depends on
-the data alone.
+Defaults by data and divergence: the networks, rates, Adam's β2 and ``gp_weight`` of
+:class:`AdversarialConfig` are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes
+them concrete from one table per kind of data — :data:`POINT_DEFAULTS` on points,
+:data:`OTHER_DEFAULTS` elsewhere — with, on points, the entries of
+:data:`DIVERGENCE_POINT_DEFAULTS` for the chosen divergence laid over it (a divergence not named
+there, a plugin's included, gets the table as it is). A divergence option that no table sets
+(``gp_weight`` off points) stays None, and the divergence uses its own default. A value the user
+sets is never replaced. The step budget (:meth:`AdversarialModel.run_defaults`) depends on the
+data alone.
 """
 
 from __future__ import annotations
