@@ -279,16 +279,21 @@ def tempered_sweeps(
     k-th block of M (``β = 1`` first); each unit's conditional is ``σ(β · input)`` (the RBM of
     energy ``β E``). Returns the visible states (K·M, V), their means ``σ(β (b + Wᵀh))``, their
     hidden inputs ``c + W v`` (K·M, H) and the new hidden states, all after the last swaps.
-    Bernoulli units only.
+    Gaussian visibles at ``β`` are ``N(b + Wᵀh, I/β)`` (their means: ``b + Wᵀh``).
     """
     K = betas.numel()  # noqa: N806
     beta = betas.to(h).repeat_interleave(h.shape[0] // K)[:, None]  # (K·M, 1)
     for _ in range(sweeps):
-        mean = torch.sigmoid(beta * visible_input(params, h))  # (K·M, V)
-        v = bernoulli(mean, generator)
+        x = visible_input(params, h)  # (K·M, V)
+        if params.visible == "bernoulli":
+            mean = torch.sigmoid(beta * x)
+            v = bernoulli(mean, generator)
+        else:  # p_β(v | h) = N(b + Wᵀh, I/β)
+            mean = x
+            v = x + randn(tuple(x.shape), generator, x.device).to(x.dtype) / beta.sqrt()
         a = hidden_input(params, v)  # (K·M, H)
         h = bernoulli(torch.sigmoid(beta * a), generator)
-        energy = -(v @ params.b) - (h * a).sum(1)  # E(v, h) = −bᵀv − cᵀh − hᵀWv
+        energy = visible_energy(params, v) - (h * a).sum(1)  # E(v, h) = −bᵀv (or ½‖v − b‖²) − cᵀh − hᵀWv
         swap_states([v, mean, a, h], energy, betas, generator)
     return v, mean, a, h
 
@@ -298,15 +303,13 @@ def gibbs(
 ) -> tuple[Tensor, Tensor]:
     """``steps`` Gibbs sweeps v → h → v from ``v`` (n, V): the last visible sample and its mean.
 
-    With ``steps = 0`` both are ``v`` itself. With ``betas`` (K,; 1 first; Bernoulli units)
+    With ``steps = 0`` both are ``v`` itself. With ``betas`` (K,; 1 first)
     it is parallel tempering: each of the n chains has a copy at each inverse temperature,
     started at ``v`` (its hidden units drawn from ``σ(β (c + W v))``), and every sweep is
     followed by :func:`swap_states`; the result is the ``β = 1`` copies'.
     """
     mean = v
     if betas is not None and steps:
-        if params.visible != "bernoulli":
-            raise ValueError("parallel tempering needs Bernoulli visible units")
         n, K = v.shape[0], betas.numel()  # noqa: N806
         beta = betas.to(v).repeat_interleave(n)[:, None]  # (K·n, 1)
         h = bernoulli(torch.sigmoid(beta * hidden_input(params, v.repeat(K, 1))), generator)

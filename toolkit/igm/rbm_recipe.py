@@ -15,6 +15,11 @@ family *trains* one with the generic trainer:
   :meth:`~RBMTrainingConfig.resolve` for ``visible=auto`` and ``lr=0`` and
   :meth:`~RBMTrainingConfig.player` for the one SGD player (scikit-learn's update: ``lr`` times
   the batch mean, no momentum or weight decay unless asked).
+- Centering (``centering``): :func:`contrastive_divergence_loss` with ``offsets`` turns the
+  gradient into the centred one (:class:`_Centred`) and keeps the offsets' moving averages.
+- Parallel tempering (``temperatures``, ``min_beta``): the persistent chains at K inverse
+  temperatures (:meth:`RBMTrainingConfig.betas`, :meth:`RBMTrainingConfig.chain_rows`),
+  swapped by :func:`igm.energy.swap_states`.
 - :func:`start_chains` and :func:`resize_chains` — persistent chains live in a buffer of the
   model (so they are in its checkpoint and a resumed run continues them): empty until the first
   batch sizes them (all zeros, scikit-learn's ``h_samples_`` start: the first negatives are drawn
@@ -65,7 +70,7 @@ class RBMTrainingConfig:
     centering: bool = False  # centred gradient: offsets for the visible and hidden units (Melchior et al. 2016)
     offset_rate: float = 0.01  # the offsets' moving-average rate per update (1: each batch's means)
     temperatures: int = 1  # PCD with parallel tempering: chains at this many inverse temperatures (1: plain PCD)
-    min_beta: float = 0.5  # the hottest chains' inverse temperature; the ladder is linear from 1 down to it
+    min_beta: float = 0.6  # the hottest chains' inverse temperature; the ladder is linear from 1 down to it
     sample_temperatures: int = 1  # generator.sample: parallel tempering on this many temperatures (1 to min_beta); 1: Gibbs
 
     def __post_init__(self) -> None:
@@ -78,7 +83,7 @@ class RBMTrainingConfig:
         if self.sample_temperatures < 1:
             raise ConfigError(f"sample_temperatures must be at least 1, got {self.sample_temperatures}")
         if self.temperatures > 1 and not self.persistent:
-            raise ConfigError("temperatures > 1 (parallel tempering) needs persistent=true")
+            raise ConfigError("temperatures > 1 (parallel tempering of persistent chains) needs persistent=true: with persistent=false use temperatures=1")
 
     def betas(self, count: int | None = None) -> Tensor | None:
         """The inverse temperatures of parallel tempering, 1 first: ``count`` of them (default
@@ -101,8 +106,6 @@ class RBMTrainingConfig:
             visible = "bernoulli" if data.value_range == (0.0, 1.0) else "gaussian"
         if visible == "bernoulli" and data.value_range != (0.0, 1.0):
             raise ConfigError(f"visible=bernoulli needs data in [0, 1]; '{data.name}' is not: use visible=gaussian")
-        if visible == "gaussian" and self.temperatures > 1:
-            raise ConfigError("temperatures > 1 (parallel tempering) needs Bernoulli visible units: use temperatures=1")
         return dataclasses.replace(self, visible=visible, lr=self.lr or (0.1 if visible == "bernoulli" else 0.01))
 
     def player(self, name: str, parameters: Sequence[nn.Parameter]) -> Player:
@@ -213,8 +216,6 @@ def contrastive_divergence_loss(
     with torch.no_grad():
         bits_v = Bits.of(v) if fixed.visible == "bernoulli" else None  # None unless the batch is 0/1 and sparse
         if betas is not None:  # parallel tempering: the negatives are the chains at β = 1 after the swaps
-            if fixed.visible != "bernoulli":
-                raise ConfigError("temperatures > 1 (parallel tempering) needs Bernoulli visible units: use temperatures=1")
             M = chains.shape[0] // betas.numel()  # noqa: N806
             neg, _, a_neg, h = tempered_sweeps(fixed, chains, betas, cd_k)
             chains.copy_(h)

@@ -17,6 +17,11 @@ gradient is scaled by the block's factor), the decay that made the RBM match sci
 Layer l > 0 trains on the up pass of the batch through the frozen layers below it:
 ``propagate=mean`` feeds the probabilities σ(c + W x), ``sample`` bits drawn from them.
 
+The recipe's options apply to every layer: ``centering=true`` (each layer's offsets
+``offsetsL`` in the checkpoint, the mean of its input and of its hidden probabilities) and
+``temperatures=K`` (parallel tempering for each layer's persistent chains); with
+``sample_temperatures=K`` the top RBM is sampled by parallel tempering.
+
 ``model.generator.sample(n)`` runs ``gibbs_steps`` Gibbs sweeps in the top RBM from uniform
 bits, then passes down the directed layers, drawing h_{l−1} ~ σ(b_l + W_lᵀ h_l), and returns the
 visible means of the bottom layer. ``model.rbm_layers()`` hands the ``ais`` metric the weights:
@@ -26,6 +31,7 @@ lower bound of :func:`igm.dbn_log_likelihood_bound` (AIS for the top RBM's log Z
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -72,6 +78,8 @@ class DBNConfig(RBMTrainingConfig):
     persistent: bool = True  # PCD: persistent chains per layer instead of chains started at the batch
     lr_decay: Literal["none", "linear"] = "linear"  # linear: each layer's rate falls to 0 over its block (leave --lr-decay at none)
     propagate: Literal["mean", "sample"] = "mean"  # what an upper layer trains on: σ(c + W x) or bits from it
+    centering: bool = True  # each layer's centred gradient (with temperatures=9: every digit >= 5% of samples on MNIST)
+    temperatures: int = 9  # parallel tempering for each layer's persistent chains, 1 to min_beta; 1: plain PCD
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -151,8 +159,6 @@ class DBN(Model):
     def __init__(self, config: DBNConfig, data: DataInfo) -> None:
         config = config.resolve(data)  # the bottom layer's visible units and lr for this data
         super().__init__(config, data)
-        if len(config.hidden) == 1 and config.visible == "gaussian" and config.sample_temperatures > 1:
-            raise ConfigError("sample_temperatures > 1 (parallel tempering) needs a Bernoulli top RBM: use sample_temperatures=1")
         self.generator = DBNGenerator(
             data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range,
             config.betas(config.sample_temperatures),
@@ -200,10 +206,14 @@ class DBN(Model):
             for index in range(len(self.config.hidden)):
                 name = f"chains{index}"
                 setattr(self, name, resize_chains(getattr(self, name), tensors.get(name)))
-        if self.config.centering:  # a checkpoint written before centering has no offsets: start them afresh
+        if self.config.centering and "offsets0" not in tensors:  # written before centering and tempering were
+            self.config = dataclasses.replace(self.config, centering=False, temperatures=1)  # its settings: a resume continues them
+            for index in range(len(self.config.hidden)):
+                delattr(self, f"offsets{index}")
+        elif self.config.centering:
             for index in range(len(self.config.hidden)):
                 name = f"offsets{index}"
-                setattr(self, name, resize_chains(getattr(self, name), tensors[name]) if name in tensors else None)
+                setattr(self, name, resize_chains(getattr(self, name), tensors[name]))
 
     def loss(self, player: str, batch: Batch) -> Mapping[str, Tensor]:
         """The CD/PCD loss of the layer in training, on the batch passed up through the frozen layers below it."""
@@ -217,12 +227,7 @@ class DBN(Model):
             name = f"chains{layer}"
             chains = start_chains(getattr(self, name), self.config.chain_rows(x.shape[0]), x)
             setattr(self, name, chains)
-        offsets = None
-        if self.config.centering:
-            name = f"offsets{layer}"
-            if getattr(self, name) is None:
-                setattr(self, name, x.new_empty(0))
-            offsets = getattr(self, name)
+        offsets = getattr(self, f"offsets{layer}") if self.config.centering else None
         loss = contrastive_divergence_loss(
             self.generator.layers[layer].params(), x, self.config.cd_k, chains, offsets, self.config.offset_rate,
             self.config.betas(),

@@ -39,7 +39,9 @@ def test_contract_on_binarized_digits(tmp_path, digits):
     model = check_model("dbn", digits, tmp_path, overrides=overrides, steps=4)
     assert [tuple(p.W.shape) for p in model.rbm_layers()] == [(16, 64), (8, 16)]
     assert model.config.lr == 0.1 and model.config.persistent and int(model.step) == 4
-    assert model.chains0.shape == (16, 16) and model.chains1.shape == (16, 8)  # each layer trained 2 of 4 steps
+    assert model.config.centering and model.config.temperatures == 9  # the defaults: centred, parallel tempering
+    assert model.chains0.shape == (9 * 16, 16) and model.chains1.shape == (9 * 16, 8)  # each layer trained 2 of 4 steps
+    assert model.offsets0.shape == (64 + 16,) and model.offsets1.shape == (16 + 8,)
 
 
 def test_gaussian_bottom_layer_on_real_valued_data(tmp_path):
@@ -71,7 +73,8 @@ def test_bad_config_is_a_config_error(overrides):
 
 @pytest.mark.parametrize("persistent", [False, True])
 def test_one_layer_is_the_rbm(digits, persistent):
-    common = {"hidden": "12", "cd_k": "2", "persistent": str(persistent).lower(), "momentum": "0.5", "gibbs_steps": "20"}
+    common = {"hidden": "12", "cd_k": "2", "persistent": str(persistent).lower(), "momentum": "0.5", "gibbs_steps": "20",
+              "centering": "true", "temperatures": "3" if persistent else "1", "sample_temperatures": "2"}
     rbm = build_model("rbm", digits.info, common, seed=1)
     dbn = build_model("dbn", digits.info, {**common, "lr_decay": "none"}, seed=1)
     for model in (rbm, dbn):
@@ -80,7 +83,7 @@ def test_one_layer_is_the_rbm(digits, persistent):
     for mine, theirs in zip((layer.W, layer.b, layer.c), (rbm.generator.W, rbm.generator.b, rbm.generator.c)):
         assert torch.equal(mine, theirs)
     if persistent:
-        assert torch.equal(dbn.chains0, rbm.chains)
+        assert torch.equal(dbn.chains0, rbm.chains) and torch.equal(dbn.offsets0, rbm.offsets)
     draw = lambda m: m.generator.sample(6, generator=torch.Generator().manual_seed(2))  # noqa: E731
     assert torch.equal(draw(dbn), draw(rbm))
     if persistent:  # (AIS takes seconds)
@@ -199,3 +202,25 @@ def test_centring_and_tempering_per_layer(tmp_path, digits):
     check_samples(model)
     with pytest.raises(ConfigError, match="persistent=true"):
         build_model("dbn", digits.info, {"persistent": "false", "temperatures": "2"})
+
+
+def test_a_checkpoint_from_before_centring_keeps_its_settings(tmp_path, digits):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from igm import load, save
+
+    old = build_model("dbn", digits.info, {"hidden": "10,6", "centering": "false", "temperatures": "1"})
+    Trainer(old, digits, run(4), tmp_path / "run", progress=False).fit()
+    path = tmp_path / "run" / "model.safetensors"
+    with safe_open(str(path), "pt") as f:
+        meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    config = {k: v for k, v in json.loads(meta["igm.config"]).items() if k not in ("centering", "offset_rate", "temperatures", "min_beta", "sample_temperatures")}
+    save_file(tensors, str(path), {**meta, "igm.config": json.dumps(config)})  # as written before these settings
+    loaded = load(path)
+    assert not loaded.config.centering and loaded.config.temperatures == 1  # what it was trained with
+    assert loaded.chains0.shape == (16, 10) and not hasattr(loaded, "offsets0")
+    assert torch.equal(loaded.generator.sample(3, generator=torch.Generator().manual_seed(0)),
+                       old.eval().generator.sample(3, generator=torch.Generator().manual_seed(0)))
+    save(loaded, tmp_path / "again.safetensors")
+    assert not json.loads(safe_open(str(tmp_path / "again.safetensors"), "pt").metadata()["igm.config"])["centering"]

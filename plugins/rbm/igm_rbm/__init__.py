@@ -23,6 +23,17 @@ the update of scikit-learn's ``BernoulliRBM`` (``lr`` times the batch mean).
   chains live in the checkpoint and a resumed run continues them exactly; their Gibbs noise
   comes from the global torch RNG, which the trainer saves.
 
+Two options of the core's recipe, off by default (benchmarks/README.md, "DBN and RBM defaults"):
+
+* ``centering=true``: the centred gradient (Melchior, Fischer & Wiskott 2016) with offsets
+  ``[μ; λ]`` (the buffer ``offsets``, in the checkpoint): moving averages (``offset_rate``) of
+  the data's visible means and hidden probabilities. The weights stay the plain ``W, b, c``
+  (the metrics and the sampler read them as before); only the update changes.
+* ``temperatures=K`` (K > 1, PCD only): parallel tempering for the
+  negative phase: ``chains`` chains at each of K inverse temperatures from 1 down to
+  ``min_beta`` (linear), a Gibbs sweep at each, then Metropolis swaps of neighbours; the
+  negatives are the ``β = 1`` chains. ``sample_temperatures=K`` samples the same way.
+
 ``model.generator`` is an :class:`RBMGenerator`: ``sample(n)`` runs ``gibbs_steps`` sweeps from
 noise (uniform bits, or N(b, I)) and returns the visible means ``E[v | h]`` of the last sweep
 (probabilities in [0, 1] for Bernoulli units); ``sample_from(x, steps)`` runs the chain from
@@ -137,8 +148,6 @@ class RBM(Model):
     def __init__(self, config: RBMConfig, data: DataInfo) -> None:
         config = config.resolve(data)  # visible and lr for this data
         super().__init__(config, data)
-        if config.visible == "gaussian" and config.sample_temperatures > 1:
-            raise ConfigError("sample_temperatures > 1 (parallel tempering) needs Bernoulli visible units: use sample_temperatures=1")
         self.generator = RBMGenerator(
             data.event_shape, config.hidden, config.visible, config.gibbs_steps, config.init_std, data.value_range,
             config.betas(config.sample_temperatures),
