@@ -124,8 +124,21 @@ IMAGE_DEFAULTS: dict[str, Any] = {
 def resolve_defaults(config: EBMConfig, data: DataInfo) -> EBMConfig:
     """``config`` with its "auto" values (and an empty ``hidden``) replaced by those of ``data``'s kind."""
     table = IMAGE_DEFAULTS if data.kind == "image" else POINT_DEFAULTS
+    if data.kind == "image" and config.network == "auto" and _first_release(config):
+        config = dataclasses.replace(config, network="conv")  # what "auto" built on images then
     unset = {name: getattr(config, name) in ("auto", (), []) for name in table}
     return dataclasses.replace(config, **{name: value for name, value in table.items() if unset[name]})
+
+
+def _first_release(config: EBMConfig) -> bool:
+    """True for a config stored by the plugin's first release, whose "auto" network was the conv energy on images.
+
+    That release wrote every field but ``network`` as a number and had no ``data_noise``; since then every
+    field of the tables is stored resolved, so "auto" beside concrete values is only found in those files.
+    """
+    return config.data_noise == "auto" and all(
+        getattr(config, name) not in ("auto", (), []) for name in POINT_DEFAULTS if name not in ("network", "data_noise")
+    )
 
 
 def uniform(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device) -> Tensor:

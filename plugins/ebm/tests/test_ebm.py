@@ -49,6 +49,15 @@ def test_auto_values_by_the_data_kind_and_a_given_value_wins():
     assert resolve_defaults(resolve_defaults(EBMConfig(), images), points) == resolve_defaults(EBMConfig(), images)  # concrete: no "auto" left
 
 
+def test_an_image_config_stored_by_the_first_release_still_builds_its_conv_energy():
+    images = toy_images().info
+    first = {"network": "auto", "hidden": (128, 128), "activation": "elu", "gain": 60.0, "langevin_steps": 10,
+             "step_size": 0.01, "noise": 0.05, "reinit": 0.05, "alpha": 0.1, "lr": 1e-2, "beta1": 0.0, "sample_steps": 200}
+    assert resolve_defaults(EBMConfig(**first), images).network == "conv"  # "auto" meant the DCGAN discriminator then
+    assert resolve_defaults(EBMConfig(**first), toy_points().info).network == "mlp"
+    assert resolve_defaults(EBMConfig(activation="tanh"), images).network == "mlp"  # a fresh config with one value set
+
+
 def test_reflect_folds_values_back_into_the_box():
     u = torch.tensor([-1.5, -1.0, -0.3, 0.0, 0.9, 1.0, 1.25])
     torch.testing.assert_close(reflect(u), torch.tensor([-0.5, -1.0, -0.3, 0.0, 0.9, 1.0, 0.75]))
