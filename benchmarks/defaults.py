@@ -26,6 +26,7 @@ Real MNIST comes from ``$IGM_MNIST`` or ``../shared/data/mnist.npz`` beside the 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -213,6 +214,22 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_results() -> dict[str, Any]:
+    return json.loads(JSON_FILE.read_text()) if JSON_FILE.is_file() else {}
+
+
+def merge(records: dict[str, Any]) -> None:
+    """Add ``records`` to defaults.json as it is now (another run of this script may have added rows since we started)."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    with open(RESULTS_DIR / ".defaults.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = {**read_results(), **records}
+        partial = JSON_FILE.with_suffix(".json.partial")
+        partial.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        partial.replace(JSON_FILE)
+        TABLE_FILE.write_text(table(results))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--row", nargs="*", default=[], help="rows by name (see --list)")
@@ -232,17 +249,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown rows {unknown}: see --list")
     names = list(dict.fromkeys(args.row + [n for g in args.group for n in GROUPS[g]]))
-    results = json.loads(JSON_FILE.read_text()) if JSON_FILE.is_file() else {}
     workdir = args.keep_runs or Path(tempfile.mkdtemp(prefix="igm-defaults-"))
     for name in [] if args.table else names:
         for seed in args.seeds:
             record = run_row(ROWS[name], seed, args.threads, workdir, args.timeout)
-            results[f"{name}/s{seed}"] = record
             print(f"{name} seed {seed}: {json.dumps(record)}", flush=True)
-            RESULTS_DIR.mkdir(exist_ok=True)
-            JSON_FILE.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")  # after every run: nothing lost
-            TABLE_FILE.write_text(table(results))
-    TABLE_FILE.write_text(table(results))
+            merge({f"{name}/s{seed}": record})  # after every run: nothing lost
+    TABLE_FILE.write_text(table(read_results()))
     print(TABLE_FILE.read_text())
     if not args.keep_runs:
         shutil.rmtree(workdir, ignore_errors=True)
