@@ -181,11 +181,11 @@ def span(values: list[Any]) -> str:
         return "—"
     if not all(isinstance(v, (int, float)) for v in values):
         return ", ".join(dict.fromkeys(str(v) for v in values))
-    fmt = (lambda v: f"{v:d}") if all(isinstance(v, int) for v in values) else (lambda v: f"{v:.3g}")
+    fmt = (lambda v: f"{v:d}") if all(isinstance(v, int) for v in values) else (lambda v: f"{v:.4g}")
     lo, hi = min(values), max(values)
     if lo == hi:
         return fmt(lo)
-    return f"{statistics.mean(values):.3g} ± {statistics.stdev(values):.2g} ({fmt(lo)}–{fmt(hi)})"
+    return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g} ({fmt(lo)}–{fmt(hi)})"
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
