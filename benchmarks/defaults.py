@@ -134,10 +134,13 @@ GROUPS = {"points": [r.name for r in point_rows()], "images": [r.name for r in i
 
 
 def igm(*args: str, threads: int, timeout: float) -> subprocess.CompletedProcess:
-    """The installed CLI as a user runs it, on ``threads`` torch threads."""
+    """The installed CLI as a user runs it, on ``threads`` torch threads; a call past ``timeout`` fails (status -1)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    return subprocess.run([sys.executable, "-m", "igm", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    try:
+        return subprocess.run([sys.executable, "-m", "igm", *args], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(args, -1, "", f"stopped after the --timeout of {timeout:.0f} s")
 
 
 def run_row(row: Row, seed: int, threads: int, workdir: Path, timeout: float) -> dict[str, Any]:
@@ -150,20 +153,22 @@ def run_row(row: Row, seed: int, threads: int, workdir: Path, timeout: float) ->
     fit = ["fit", row.family, "--data", source, "--seed", str(seed), "--out", str(out), "--threads", str(threads)]
     for assignment in row.sets:
         fit += ["--set", assignment]
+    def shown(text: str) -> str:  # no path of this machine goes into the results
+        return text.replace(str(out), "OUT").replace(str(MNIST), os.path.relpath(MNIST, ROOT))
+
     load = os.getloadavg()[0]
     start = time.perf_counter()
     done = igm(*fit, threads=threads, timeout=timeout)
     wall = time.perf_counter() - start
-    shown = " ".join(fit).replace(str(out), "OUT").replace(str(MNIST), os.path.relpath(MNIST, ROOT))
-    record: dict[str, Any] = {"command": "igm " + shown, "fit_s": round(wall, 1), "load": round(load, 2)}
+    record: dict[str, Any] = {"command": "igm " + shown(" ".join(fit)), "fit_s": round(wall, 1), "load": round(load, 2)}
     if done.returncode != 0:
-        record["error"] = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        record["error"] = shown((done.stderr.strip().splitlines() or ["(no output)"])[-1])
         return record
     metrics = [a for m in row.metrics for a in ("--metric", m)]
     scored = igm("eval", str(out / "model.safetensors"), *metrics, "--json", "--seed", "0", threads=threads,
                  timeout=timeout)
     if scored.returncode != 0:
-        record["error"] = (scored.stderr.strip().splitlines() or ["(no output)"])[-1]
+        record["error"] = shown((scored.stderr.strip().splitlines() or ["(no output)"])[-1])
         return record
     record["scores"] = {f"{m}.{k}": v for m, values in json.loads(scored.stdout).items() for k, v in values.items()
                         if isinstance(v, (int, float, str)) and not isinstance(v, bool) and k != "note"}
