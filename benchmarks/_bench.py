@@ -85,12 +85,17 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def portable(text: str) -> str:
+    """``text`` with this machine's paths written relative to the repository (MNIST, the checkout, its .venv)."""
+    return text.replace(str(MNIST), os.path.relpath(MNIST, ROOT)).replace(str(ROOT) + os.sep, "")
+
+
 def write_result(name: str, payload: dict[str, Any], summary: str) -> Path:
     """Write ``results/<name>.json`` (payload + machine info + summary) and queue the summary line."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     data = {"benchmark": name, "summary": summary, "machine": machine_info(), **payload}
     path = RESULTS_DIR / f"{name}.json"
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    path.write_text(portable(json.dumps(data, indent=2, sort_keys=False)) + "\n", encoding="utf-8")
     SUMMARIES.append(f"{name}: {summary}")
     print(f"{name}: {summary}")
     return path

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _bench import MNIST, RESULTS_DIR, ROOT
+from _bench import MNIST, RESULTS_DIR, portable
 
 JSON_FILE = RESULTS_DIR / "defaults.json"
 TABLE_FILE = RESULTS_DIR / "defaults.md"
@@ -154,7 +154,7 @@ def run_row(row: Row, seed: int, threads: int, workdir: Path, timeout: float) ->
     for assignment in row.sets:
         fit += ["--set", assignment]
     def shown(text: str) -> str:  # no path of this machine goes into the results
-        return text.replace(str(out), "OUT").replace(str(MNIST), os.path.relpath(MNIST, ROOT))
+        return portable(text.replace(str(out), "OUT"))
 
     load = os.getloadavg()[0]
     start = time.perf_counter()
