@@ -49,7 +49,7 @@ def test_builtin_names_and_spec_split() -> None:
         "grid25", "ring8", "lognormal", "chi2", "digits", "mnist", "stacked-mnist", "npz",
         "binarized-mnist", "binarized-digits", "folder",
     }
-    assert split_spec("npz:/tmp/a.npz") == ("npz", "/tmp/a.npz")
+    assert split_spec("npz:data/a.npz") == ("npz", "data/a.npz")
     assert split_spec("npz:C:/x:y.npz") == ("npz", "C:/x:y.npz")
     assert split_spec("grid25") == ("grid25", None)
 

@@ -84,6 +84,8 @@ class RBMTrainingConfig:
             raise ConfigError(f"sample_temperatures must be at least 1, got {self.sample_temperatures}")
         if self.temperatures > 1 and not self.persistent:
             raise ConfigError("temperatures > 1 (parallel tempering of persistent chains) needs persistent=true: with persistent=false use temperatures=1")
+        if self.chains < 0 or self.lr < 0 or self.momentum < 0 or self.weight_decay < 0 or self.init_std < 0:
+            raise ConfigError("chains, lr, momentum, weight_decay and init_std must be 0 or positive")
 
     def betas(self, count: int | None = None) -> Tensor | None:
         """The inverse temperatures of parallel tempering, 1 first: ``count`` of them (default
@@ -96,8 +98,6 @@ class RBMTrainingConfig:
     def chain_rows(self, batch: int) -> int:
         """Rows of the persistent chains' buffer: ``chains`` (0: the batch size) at each temperature."""
         return (self.chains or batch) * self.temperatures
-        if self.chains < 0 or self.lr < 0 or self.momentum < 0 or self.weight_decay < 0 or self.init_std < 0:
-            raise ConfigError("chains, lr, momentum, weight_decay and init_std must be 0 or positive")
 
     def resolve(self, data: DataInfo) -> Any:
         """This config with ``visible`` and ``lr`` made concrete for ``data`` (a subclass stays a subclass)."""

@@ -234,6 +234,9 @@ def test_parallel_tempering_swaps_with_the_metropolis_ratio():
     assert torch.equal(chains, expected)
     with pytest.raises(ConfigError, match="persistent=true"):
         RBMTrainingConfig(persistent=False, temperatures=3)
+    for bad in ({"lr": -0.1}, {"chains": -1}, {"momentum": -0.5}, {"weight_decay": -1e-4}, {"init_std": -0.01}):
+        with pytest.raises(ConfigError, match="0 or positive"):  # the recipe's own check, not only the CLI's
+            RBMTrainingConfig(**bad)
 
 
 def test_centring_offsets_in_the_checkpoint_and_old_checkpoints_load(tmp_path, digits):

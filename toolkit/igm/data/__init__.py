@@ -48,7 +48,7 @@ BUILTIN_DATASETS: dict[str, DatasetFactory] = {
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
-    """``"npz:/tmp/a.npz"`` -> ``("npz", "/tmp/a.npz")``; ``"grid25"`` -> ``("grid25", None)``."""
+    """``"npz:data/a.npz"`` -> ``("npz", "data/a.npz")``; ``"grid25"`` -> ``("grid25", None)``."""
     name, sep, arg = spec.partition(":")
     return name, (arg if sep else None)
 
