@@ -83,6 +83,11 @@ def test_the_semi_implicit_bandwidth_follows_the_datas_declared_std():
     assert default_sigma(declared) == 0.07
     assert default_sigma(DataInfo("pts", (2,), None, None, "points")) == 0.1  # nothing declared: the fallback
     assert generator_rate(0.07) == 3e-3 and generator_rate(0.01) == 1e-3 and generator_rate(0.5, slow=True) == 1e-3
+    from igm.semi_implicit import default_anneal_share, wide_points
+
+    assert wide_points(0.05, declared) and not wide_points(0.01, declared)  # grid25's σ, ring8's
+    assert not wide_points(0.1, DataInfo("img", (1, 8, 8), None, None, "image"))
+    assert (default_anneal_share(True), default_anneal_share(False)) == (0.8, 0.5)
     source = TensorSource(declared, torch.randn(64, 2))
     for family in ("sig", "gan-si"):
         assert build_model(family, source.info).config.sigma == 0.07

@@ -7,6 +7,9 @@ generated parameters (:func:`igm.sig_loss`). What it needs beyond the loss:
   component std when the source declares one (the 2-D mixtures), else ``DEFAULT_SIGMA``;
 - :func:`generator_rate`: the generator's learning rate when the config leaves it at 0 — 3e-3,
   or 1e-3 for a sharp kernel (σ < ``SHARP_SIGMA``, where 3e-3 diverged on ring8) and for images;
+- :func:`wide_points`, ``WIDE_RATE`` and :func:`default_anneal_share`: on points with a kernel of
+  σ ≥ ``SHARP_SIGMA`` (grid25) a faster rate and an anneal over most of the run (benchmarks/README.md,
+  Q1, "Faster semi-implicit defaults"); a sharper kernel (ring8) keeps half the run;
 - :class:`AnnealedBandwidth`: a mixin for the model that counts generator steps in a buffer
   (saved in checkpoints) and gives :meth:`~AnnealedBandwidth.current_sigma`, the annealed
   bandwidth of :func:`igm.planned_sigma` at that step of a run of ``run_steps``, so a resumed run
@@ -25,6 +28,10 @@ from igm.models import short_run_note
 
 SHARP_SIGMA = 0.05  # below it a Gaussian kernel is too sharp for the faster rate
 FAST_RATE, SLOW_RATE = 3e-3, 1e-3
+# sig on grid25 (σ 0.05), seed 0, 10k steps, modes / HQ (benchmarks/README.md, Q1):
+WIDE_RATE = 6e-3  # rate for wide_points: 25 / 0.846 against 0.797 at 3e-3; 1.2e-2 left 5 modes empty
+WIDE_ANNEAL_SHARE = 0.8  # anneal share for wide_points: with WIDE_RATE 25 / 0.916 (0.5: 0.846)
+SHARP_ANNEAL_SHARE = 0.5  # anyone else's (ring8's σ 0.01 was tuned with it)
 
 
 def default_sigma(data: DataInfo) -> float:
@@ -36,6 +43,18 @@ def default_sigma(data: DataInfo) -> float:
 def generator_rate(sigma: float, slow: bool = False) -> float:
     """The generator's default rate: ``SLOW_RATE`` for a sharp kernel or when ``slow`` (images), else ``FAST_RATE``."""
     return SLOW_RATE if slow or sigma < SHARP_SIGMA else FAST_RATE
+
+
+def wide_points(sigma: float, data: DataInfo) -> bool:
+    """Points (not images) under a kernel of σ ≥ ``SHARP_SIGMA``: where the ``WIDE_*`` defaults apply."""
+    return data.kind != "image" and sigma >= SHARP_SIGMA
+
+
+def default_anneal_share(wide: bool) -> float:
+    """The anneal's share of the run when the config leaves it at 0: ``WIDE_ANNEAL_SHARE`` for
+    :func:`wide_points` (θ's stranded between modes once the kernel is sharp stay there, so the
+    wide kernel lasts longer), else ``SHARP_ANNEAL_SHARE``."""
+    return WIDE_ANNEAL_SHARE if wide else SHARP_ANNEAL_SHARE
 
 
 class AnnealedBandwidth:

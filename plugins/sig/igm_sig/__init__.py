@@ -21,17 +21,24 @@ Settings (``igm fit sig --data grid25`` with no option runs the tuned one):
   ``θ + σ·ε``, so σ larger than the data's spread blurs every sample.
 * ``sigma_start`` / ``anneal_share`` / ``anneal_max`` / ``anneal_steps``: the bandwidth used in
   the loss starts at ``sigma_start`` and decays geometrically to ``sigma`` over the first
-  ``anneal_share`` (half) of the run's steps but at most ``anneal_max`` (8,000) of them, or over
-  ``anneal_steps`` generator steps when that is set (a wide kernel
+  ``anneal_share`` of the run's steps (0, the default: 0.8 on points with σ ≥ 0.05 such as
+  grid25, half the run otherwise, e.g. ring8's σ 0.01) but at most ``anneal_max`` (8,000)
+  of them, or over ``anneal_steps`` generator steps when that is set (a wide kernel
   first, so that θ's far from every data point still receive gradient and travel to a mode;
   then the kernel sharpens and the θ's settle on the modes). The step counter is a buffer of
   the model, saved in checkpoints, and the run's length comes from the trainer
   (:meth:`igm.Model.plan`), so a resumed run anneals exactly as an unbroken one. A run shorter
   than the family's tuned budget on points says so in one line when it starts.
 * ``M``: θ draws per step (default 1,024); 0 means the batch size.
-* ``lr_g``: 0 means 3e-3, or 1e-3 when σ < 0.05 (on ring8, σ = 0.01, lr 3e-3 diverged in 2 of 3
-  seeds; 1e-3 did not).
+* ``lr_g``: 0 means 6e-3 on points with σ ≥ 0.05 (grid25), 3e-3 for a Bernoulli kernel or
+  Gaussian images with σ ≥ 0.05, else 1e-3 (on ring8, σ = 0.01, lr 3e-3 diverged
+  in 2 of 3 seeds; 1e-3 did not).
 * ``likelihood``: ``auto`` picks Bernoulli for data in [0, 1] and Gaussian otherwise.
+
+On grid25 the long anneal and the doubled rate bring the θ's to the modes before the kernel is
+sharp: once σ = 0.05 a θ stranded between two modes (2 apart) gets no pull from the data, so
+what the anneal leaves between the modes stays there. 10,000 steps with them beat the former
+40,000 (benchmarks/README.md, Q1, "Faster semi-implicit defaults").
 """
 
 from __future__ import annotations
@@ -65,11 +72,12 @@ from igm import (
     resolve_network,
     sig_loss,
 )
+from igm.semi_implicit import WIDE_RATE, default_anneal_share, wide_points
 
 __version__ = "0.1.0"
 __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
 
-POINTS_STEPS = 40_000  # run_defaults on points (grid25: 25/25, HQ 0.904-0.922 in 5 of 5 seeds)
+POINTS_STEPS = 10_000  # run_defaults on points (grid25, WIDE_RATE, 0.8 anneal: 25/25, HQ 0.909-0.921, 5 of 5 seeds)
 SMALL_MIXTURE_STEPS = 12_000  # on mixtures of <= 8 components (ring8: 8/8, HQ >= 0.9 in 5 of 5 seeds)
 
 
@@ -81,11 +89,11 @@ class SIGConfig(GeneratorConfig):
     likelihood: Literal["auto", "gaussian", "bernoulli"] = "auto"
     sigma: float = 0.0  # Gaussian bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed to sigma; 0: no annealing
-    anneal_share: float = 0.5  # share of the run's steps over which sigma_start decays to sigma
+    anneal_share: float = 0.0  # share of the run over which sigma decays; 0: 0.8 on points if sigma >= 0.05, else 0.5
     anneal_max: int = 8000  # at most this many steps of it (0: no cap)
     anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
     M: int = 1024  # θ draws per step; 0: the batch size
-    lr_g: float = 0.0  # 0: 3e-3, or 1e-3 when sigma < 0.05 (a sharp kernel is unstable at 3e-3)
+    lr_g: float = 0.0  # 0: 6e-3 when sigma >= 0.05, else 1e-3 (a sharp kernel is unstable at 3e-3)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -93,8 +101,8 @@ class SIGConfig(GeneratorConfig):
             raise ConfigError("sigma and sigma_start must be positive (or 0 for the default)")
         if self.M < 0 or self.anneal_steps < 0 or self.anneal_max < 0 or self.lr_g < 0:
             raise ConfigError("M, anneal_steps, anneal_max and lr_g must be 0 (the default) or positive")
-        if not 0 < self.anneal_share <= 1:
-            raise ConfigError(f"anneal_share must lie in (0, 1], got {self.anneal_share}")
+        if not 0 <= self.anneal_share <= 1:
+            raise ConfigError(f"anneal_share must lie in (0, 1] (or 0 for the default), got {self.anneal_share}")
 
 
 class SIG(AnnealedBandwidth, Model):
@@ -113,8 +121,10 @@ class SIG(AnnealedBandwidth, Model):
                 f"likelihood=bernoulli needs data in [0, 1]; '{data.name}' is not: use likelihood=gaussian"
             )
         sigma = config.sigma or default_sigma(data)
-        lr = config.lr_g or (generator_rate(sigma) if likelihood == "gaussian" else generator_rate(1.0))
-        config = dataclasses.replace(config, likelihood=likelihood, sigma=sigma, lr_g=lr)
+        wide = likelihood == "gaussian" and wide_points(sigma, data)  # grid25's σ 0.05, not ring8's 0.01
+        lr = config.lr_g or (WIDE_RATE if wide else generator_rate(sigma if likelihood == "gaussian" else 1.0))
+        share = config.anneal_share or default_anneal_share(wide)
+        config = dataclasses.replace(config, likelihood=likelihood, sigma=sigma, lr_g=lr, anneal_share=share)
         super().__init__(config, data)
         if likelihood == "bernoulli":
             net = generator_net(config, data, out_act="sigmoid")

@@ -69,9 +69,16 @@ def test_anneal_counter_is_model_state(tmp_path):
 
 def test_default_learning_rate_follows_the_bandwidth():
     info = toy_points().info
-    assert build_model("sig", info).config.lr_g == 3e-3  # σ 0.1
+    assert build_model("sig", info).config.lr_g == 6e-3  # σ 0.1 on points
     assert build_model("sig", info, {"sigma": "0.01"}).config.lr_g == 1e-3  # sharp kernel
     assert build_model("sig", info, {"sigma": "0.01", "lr_g": "0.01"}).config.lr_g == 0.01
+
+
+def test_default_anneal_share_follows_the_bandwidth():
+    info = toy_points().info
+    assert build_model("sig", info).config.anneal_share == 0.8  # σ 0.1 on points
+    assert build_model("sig", info, {"sigma": "0.01"}).config.anneal_share == 0.5  # sharp kernel
+    assert build_model("sig", info, {"anneal_share": "0.3"}).config.anneal_share == 0.3
 
 
 def test_anneal_is_a_share_of_the_run_the_trainer_plans():
@@ -107,4 +114,4 @@ def test_point_budget_follows_the_mixture_size():
 
     sig = type(build_model("sig", toy_points().info))
     assert sig.run_defaults(open_data("ring8", 0).info)["steps"] == 12_000
-    assert sig.run_defaults(open_data("grid25", 0).info)["steps"] == 40_000
+    assert sig.run_defaults(open_data("grid25", 0).info)["steps"] == 10_000
