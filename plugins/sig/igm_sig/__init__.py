@@ -54,6 +54,7 @@ from torch import Tensor
 import igm
 from igm import (
     IMAGE_RUN_DEFAULTS,
+    WIDE_RATE,
     AnnealedBandwidth,
     Batch,
     BernoulliLikelihood,
@@ -65,14 +66,15 @@ from igm import (
     Player,
     SemiImplicitGenerator,
     annealed_sigma,
+    default_anneal_share,
     default_sigma,
     generator_net,
     generator_rate,
     points_steps,
     resolve_network,
     sig_loss,
+    wide_points,
 )
-from igm.semi_implicit import WIDE_RATE, default_anneal_share, wide_points
 
 __version__ = "0.1.0"
 __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
