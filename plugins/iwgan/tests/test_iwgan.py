@@ -52,3 +52,17 @@ def test_wasserstein_and_bad_k_are_refused():
     model = build_model("iwgan", toy_points().info, {"k": "5"})
     with pytest.raises(ConfigError, match="multiple of k"):
         model.generator_loss(None, model.generator.sample(8), None)
+
+
+def test_k_left_unset_is_two_on_points_and_the_whole_batch_elsewhere():
+    """Known answers: POINT_K (2) on points, 0 (the whole batch) on images; a k the user gives always wins."""
+    from igm import open_data
+
+    grid25 = open_data("grid25", 0).info
+    assert build_model("iwgan", grid25).config.k == 2
+    assert build_model("iwgan", grid25, {"k": "0"}).config.k == 0
+    assert build_model("iwgan", grid25, {"k": "16"}).config.k == 16
+    assert build_model("iwgan", toy_images().info, {"g_width": "0.5"}).config.k == 0
+    model = build_model("iwgan", grid25)  # groups of 2 in a batch of 8: each group's weights sum to 1
+    w = importance_weights(model.critic(model.generator.sample(8)), model.group_size(8))
+    torch.testing.assert_close(w.view(4, 2).sum(1), torch.ones(4))
