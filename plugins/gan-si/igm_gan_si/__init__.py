@@ -18,9 +18,10 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
 * ``sigma``: the mixture bandwidth; 0 means the data's component std when the source declares
   one (2-D mixtures), else 0.1.
 * ``sigma_start`` / ``anneal_share`` / ``anneal_max`` / ``anneal_steps``: as in the sig family,
-  the bandwidth of the loss starts wide and decays geometrically to ``sigma`` over the first half
-  of the run's steps (``anneal_share``) but at most 8,000 (``anneal_max``), or over
-  ``anneal_steps`` when set; a step counter buffer and the
+  the bandwidth of the loss starts wide and decays geometrically to ``sigma`` over the first
+  ``anneal_share`` of the run's steps (0, the default: 0.8 on points with σ ≥ 0.05 such as
+  grid25, half the run otherwise, e.g. ring8's σ 0.01) but at most 8,000 (``anneal_max``), or
+  over ``anneal_steps`` when set; a step counter buffer and the
   run's length from the trainer (:meth:`igm.Model.plan`) keep resume exact.
 * ``lam``: the weight λ; none (the default) means 10 for points and 1 for images. ``lam_auto=true``
   instead measures both terms on the first generator
@@ -31,12 +32,13 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
 * ``M``: the mixture's centres per step: the adversarial batch's N fakes plus ``M − N`` fresh
   draws of the generator (or the first M fakes when M < N); 0 means 1,024 for points and the
   batch's fakes for images. The critic only ever sees the batch's fakes.
-* ``lr_g``: 0 means 1e-3 for images; for points 3e-3, or 1e-3 when σ < 0.05 (ring8's σ = 0.01,
-  where the sig family diverged at 3e-3). ``lr_d`` is 1e-3.
+* ``lr_g``: 0 means 1e-3 for images; for points 6e-3 when σ ≥ 0.05 (grid25), or 1e-3 when
+  σ < 0.05 (ring8's σ = 0.01, where the sig family diverged at 3e-3). ``lr_d`` is 1e-3.
 * every field of :class:`igm.AdversarialConfig` (divergence, networks, optimizers).
 
-The point defaults (λ 10, M 1,024, lr_g 3e-3 / 1e-3, a cosine decay of every rate, and the
-budgets of ``run_defaults``) let the likelihood lead once the kernel is sharp — a sample
+The point defaults (λ 10, M 1,024, lr_g 6e-3 / 1e-3, the anneal over 0.8 / 0.5 of the run, a
+cosine decay of every rate, and the budgets of ``run_defaults``) let the likelihood lead once the
+kernel is sharp — a sample
 stranded between modes gets almost no pull from a narrow H_M, and a constant rate keeps the
 adversarial game jittering. How they were chosen, run by run: benchmarks/README.md (Q1).
 """
@@ -65,13 +67,14 @@ from igm import (
     points_steps,
     sig_loss,
 )
+from igm.semi_implicit import WIDE_RATE, default_anneal_share, wide_points
 
 __version__ = "0.1.0"
 
 POINTS_M = 1024  # H_M's draws per step on non-image data when M = 0
 POINTS_LAM = 10.0  # λ on non-image data when lam is not given
 IMAGE_LAM = 1.0
-POINTS_STEPS = 40_000  # run_defaults on points (grid25: 25/25, HQ >= 0.92 in 5 of 5 seeds)
+POINTS_STEPS = 10_000  # run_defaults on points (grid25 with lr_g 6e-3 and a 0.8 anneal: 25/25, HQ >= 0.9; Q1)
 SMALL_MIXTURE_STEPS = 8_000  # on mixtures of <= 8 components (ring8: 8/8, HQ 0.93)
 
 
@@ -83,11 +86,11 @@ class GANSIConfig(AdversarialConfig):
     lam_auto: bool = False  # set λ on the first batch so that both terms start on the same scale
     sigma: float = 0.0  # mixture bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed geometrically to sigma; 0: none
-    anneal_share: float = 0.5  # share of the run's steps over which sigma_start decays to sigma
+    anneal_share: float = 0.0  # share of the run over which sigma decays; 0: 0.8 on points if sigma >= 0.05, else 0.5
     anneal_max: int = 8000  # at most this many steps of it (0: no cap)
     anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
     M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 1024 for points, the batch for images
-    lr_g: float = 0.0  # 0: 1e-3 for images; for points 3e-3, or 1e-3 when sigma < 0.05
+    lr_g: float = 0.0  # 0: 1e-3 for images; for points 6e-3 when sigma >= 0.05, else 1e-3
     lr_d: float = 1e-3
     # the networks gan-si was tuned with (Q1), not the plain GAN's point defaults
     g_hidden: tuple[int, ...] = (100, 100)
@@ -105,8 +108,8 @@ class GANSIConfig(AdversarialConfig):
             raise ConfigError(f"M must be >= 0 (0: 1024 for points, the batch size for images), got {self.M}")
         if self.lr_g < 0:
             raise ConfigError(f"lr_g must be > 0 (or 0 for the default), got {self.lr_g}")
-        if self.anneal_steps < 0 or self.anneal_max < 0 or not 0 < self.anneal_share <= 1:
-            raise ConfigError("anneal_steps and anneal_max must be >= 0 and anneal_share in (0, 1]")
+        if self.anneal_steps < 0 or self.anneal_max < 0 or not 0 <= self.anneal_share <= 1:
+            raise ConfigError("anneal_steps and anneal_max must be >= 0 and anneal_share in (0, 1] (0: the default)")
 
 
 def gaussian_log_norm(d: int, sigma: float) -> float:
@@ -124,9 +127,11 @@ class GANSI(AnnealedBandwidth, AdversarialModel):
         image = data.kind == "image"
         sigma = config.sigma or default_sigma(data)
         lam = config.lam if config.lam is not None else (IMAGE_LAM if image else POINTS_LAM)
-        lr_g = config.lr_g or generator_rate(sigma, slow=image)
+        wide = wide_points(sigma, data)  # grid25's σ 0.05, not ring8's 0.01 nor images
+        lr_g = config.lr_g or (WIDE_RATE if wide else generator_rate(sigma, slow=image))
+        share = config.anneal_share or default_anneal_share(wide)
         m = config.M or (0 if image else POINTS_M)  # images: 0 stays "the batch's fakes"
-        config = dataclasses.replace(config, sigma=sigma, lam=lam, lr_g=lr_g, M=m)
+        config = dataclasses.replace(config, sigma=sigma, lam=lam, lr_g=lr_g, M=m, anneal_share=share)
         super().__init__(config, data, **parts)  # parts: the divergence the registry looked up
         # λ in use: the configured one, or 0 until lam_auto measures it on the first batch
         lam = 0.0 if config.lam_auto else config.lam
@@ -169,7 +174,7 @@ class GANSI(AnnealedBandwidth, AdversarialModel):
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
         if data.kind == "image":
             return dict(IMAGE_RUN_DEFAULTS)
-        # a mixture of at most 8 components (ring8) settles in 8,000 steps; grid25 needs 40,000
+        # a mixture of at most 8 components (ring8) settles in 8,000 steps; grid25 in 10,000
         steps = points_steps(data, SMALL_MIXTURE_STEPS, POINTS_STEPS)
         return {"steps": steps, "batch_size": 256, "lr_decay": "cosine"}
 

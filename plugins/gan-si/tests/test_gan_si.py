@@ -106,13 +106,15 @@ def test_defaults_by_data_kind():
     """Points get the Q1-tuned λ, M and rate; images keep λ 1, the batch's fakes and lr 1e-3."""
     points = build_model("gan-si", toy_points().info)
     c = points.config
-    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value)) == (10.0, 1024, 3e-3, 1e-3, 10.0)
+    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value)) == (10.0, 1024, 6e-3, 1e-3, 10.0)
+    assert c.anneal_share == 0.8  # σ 0.1 on points: the wide-kernel anneal
+    assert build_model("gan-si", toy_points().info, {"sigma": "0.01"}).config.anneal_share == 0.5
     assert points.mixture_size(256) == 1024
     assert build_model("gan-si", toy_points().info, {"sigma": "0.01"}).config.lr_g == 1e-3  # sharp kernel
     assert build_model("gan-si", toy_points().info, {"M": "300", "lam": "0"}).config.M == 300
     assert float(build_model("gan-si", toy_points().info, {"lam": "0"}).lam_value) == 0.0  # 0 is a real λ
     images = build_model("gan-si", toy_images().info)
-    assert (images.config.lam, images.config.M, images.config.lr_g) == (1.0, 0, 1e-3)
+    assert (images.config.lam, images.config.M, images.config.lr_g, images.config.anneal_share) == (1.0, 0, 1e-3, 0.5)
     assert images.mixture_size(64) == 64  # images: the batch's fakes
     assert type(images).run_defaults(images.data) == {"steps": 10_000, "batch_size": 64, "sample_every": 500}
     assert type(points).run_defaults(points.data)["lr_decay"] == "cosine"
@@ -140,4 +142,4 @@ def test_point_budget_follows_the_mixture_size():
 
     gan_si = type(build_model("gan-si", toy_points().info))
     assert gan_si.run_defaults(open_data("ring8", 0).info)["steps"] == 8_000
-    assert gan_si.run_defaults(open_data("grid25", 0).info)["steps"] == 40_000
+    assert gan_si.run_defaults(open_data("grid25", 0).info)["steps"] == 10_000
