@@ -57,17 +57,19 @@ from torch import Tensor
 import igm
 from igm import (
     IMAGE_RUN_DEFAULTS,
+    WIDE_RATE,
     AdversarialConfig,
     AdversarialModel,
     AnnealedBandwidth,
     ConfigError,
     DataInfo,
+    default_anneal_share,
     default_sigma,
     generator_rate,
     points_steps,
     sig_loss,
+    wide_points,
 )
-from igm.semi_implicit import WIDE_RATE, default_anneal_share, wide_points
 
 __version__ = "0.1.0"
 
