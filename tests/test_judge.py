@@ -72,6 +72,21 @@ def test_second_call_loads_from_the_cache_and_changed_data_trains_anew(digits, t
     assert len(list((tmp_path / "judges").glob("*.safetensors"))) == 2
 
 
+def test_a_cached_judge_reports_its_accuracy_on_the_test_split_it_is_given(digits, tmp_path):
+    """binarized-mnist shares mnist's training images (so its judge) but not its test split."""
+    x, y, xt, yt = digits
+    first = judge(digits, tmp_path)
+    other_xt, other_yt = xt[:50].round(), yt[:50]  # the same images thresholded, half of them
+    other = mnist_judge(x, y, other_xt, other_yt, TINY, progress=False, cache=tmp_path)
+    assert not other.trained and other.path == first.path
+    for k, v in weights(first).items():
+        assert torch.equal(other.net.state_dict()[k], v)
+    want = float((other.logits(other_xt).argmax(dim=1) == other_yt).double().mean())
+    assert other.test_accuracy == pytest.approx(want)
+    again = judge(digits, tmp_path)  # back on the split it was measured on: the stored figure
+    assert not again.trained and again.test_accuracy == first.test_accuracy
+
+
 def test_training_is_deterministic_from_the_seed(digits, tmp_path):
     a, b = judge(digits, tmp_path / "a"), judge(digits, tmp_path / "b")
     c = judge(digits, tmp_path / "c", dataclasses.replace(TINY, seed=1))

@@ -139,6 +139,7 @@ class Judge(nn.Module):
         self.net = JudgeNet(config.width, num_classes, shape)
         self.path: Path | None = None
         self.trained = False  # True when this call trained it (False: loaded from the cache)
+        self.test_hash = ""  # data_hash of the test split test_accuracy was measured on ("": unknown)
         self.eval()
 
     def _batched(self, x: Tensor, fn: str, batch: int = 2000) -> Tensor:
@@ -234,6 +235,7 @@ def _read_cached(path: Path, key: str, config: JudgeConfig) -> Judge | None:
         classes = int(meta.get("igm.judge.classes", "10"))
         judge = Judge(config, key, float(meta["igm.judge.test_accuracy"]), classes, shape)
         judge.net.load_state_dict(tensors, strict=True)
+        judge.test_hash = meta.get("igm.judge.test_hash", "")  # files before it: measured again
     except (CheckpointError, RuntimeError, KeyError, ValueError) as exc:
         print(f"igm: the cached judge {path} is unusable ({exc}); training it again", file=sys.stderr)
         return None
@@ -267,17 +269,23 @@ def image_judge(
     key = judge_key(train_hash, config)
     prefix = "mnist-judge" if (shape, num_classes) == (MNIST_SHAPE, 10) else "judge"
     path = (cache or cache_dir()) / "judges" / f"{prefix}-{key}.safetensors"
+    test_hash = data_hash(x_test, y_test)
     judge = _read_cached(path, key, config)
     if judge is not None:
+        # the key is the training data's: a source with the same training images but another test
+        # split (binarized-mnist's fixed bits beside mnist's grey digits) gets its own accuracy
+        if judge.test_hash != test_hash:
+            judge.test_accuracy = judge.accuracy(x_test, y_test)
         return judge
     what = f"train judge on {name}" if name else "train judge"
     judge = train_judge(x_train, y_train, x_test, y_test, config, progress, num_classes, what)
-    judge.key = key
+    judge.key, judge.test_hash = key, test_hash
     meta = {
         "igm.judge.format": JUDGE_FORMAT,
         "igm.judge.key": key,
         "igm.judge.config": json.dumps(dataclasses.asdict(config), sort_keys=True),
         "igm.judge.data_hash": train_hash,
+        "igm.judge.test_hash": test_hash,  # the split test_accuracy was measured on
         "igm.judge.test_accuracy": repr(judge.test_accuracy),
         "igm.judge.shape": json.dumps(list(shape)),
         "igm.judge.classes": str(num_classes),
