@@ -17,9 +17,9 @@ moving average of the generator, which is what users sample.
 Defaults by data and divergence: the networks, rates, Adam's β2 and ``gp_weight`` of
 :class:`AdversarialConfig` are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes
 them concrete from one table per kind of data — :data:`POINT_DEFAULTS` on points,
-:data:`OTHER_DEFAULTS` elsewhere — with, on points, the entries of
-:data:`DIVERGENCE_POINT_DEFAULTS` for the chosen divergence laid over it (a divergence not named
-there, a plugin's included, gets the table as it is). A divergence option that no table sets
+:data:`IMAGE_DEFAULTS` on images, :data:`OTHER_DEFAULTS` elsewhere — with the entries of
+:data:`DIVERGENCE_DEFAULTS` for that kind and the chosen divergence laid over it (a divergence not
+named there, a plugin's included, gets the table as it is). A divergence option that no table sets
 (``gp_weight`` off points) stays None, and the divergence uses its own default. A value the user
 sets is never replaced. The step budget (:meth:`AdversarialModel.run_defaults`) depends on the
 data alone.
@@ -61,8 +61,8 @@ class AdversarialConfig(GeneratorConfig):
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
-    lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 1e-4 otherwise
-    lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 1e-4 otherwise
+    lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
+    lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
     beta2: float = 0.0  # Adam's β2; 0: 0.9 on points, 0.999 otherwise
     critic_steps: int = 1  # critic steps per generator step
     d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
@@ -83,13 +83,20 @@ POINT_DEFAULTS = {"g_hidden": (256, 256), "d_hidden": (256, 256), "d_activation"
                   "lr_d": 3e-3, "beta2": 0.9}
 OTHER_DEFAULTS = {"g_hidden": (100, 100), "d_hidden": (100,), "d_activation": "relu", "lr_g": 1e-4, "lr_d": 1e-4,
                   "beta2": 0.999}
-# on points, a divergence's own departures from POINT_DEFAULTS (its options included; a divergence
-# option left at None elsewhere takes the divergence's own default). wasserstein (WGAN-GP): its
-# critic's loss is linear and never saturates, so the critic must outpace the generator (lr_d 3x
-# lr_g), or the fakes circle the data instead of landing on it; a penalty of 10 holds the critic
-# too smooth to find modes 0.01-0.05 wide, so 1 (Q1, benchmarks/README.md)
-DIVERGENCE_POINT_DEFAULTS: dict[str, dict[str, Any]] = {
-    "wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "gp_weight": 1.0},
+# on images (the DCGAN networks: no MLP setting is read), Radford et al.'s Adam 2e-4 for both players:
+# at 1e-4 the critic wins within 3,000 steps on MNIST (critic loss ~0.008, generator ~5.4); at 2e-4
+# the losses stay balanced (1.1 / 0.9) and classifier-IS reaches 7.0 at 10k steps (issue 16,
+# benchmarks/README.md "probes towards classifier-IS")
+IMAGE_DEFAULTS = {**OTHER_DEFAULTS, "lr_g": 2e-4, "lr_d": 2e-4}
+# a divergence's own departures from its kind's table (its options included; a divergence option
+# that no table sets stays None and takes the divergence's own default). wasserstein (WGAN-GP) on
+# points: its critic's loss is linear and never saturates, so the critic must outpace the generator
+# (lr_d 3x lr_g), or the fakes circle the data instead of landing on it; a penalty of 10 holds the
+# critic too smooth to find modes 0.01-0.05 wide, so 1 (Q1, benchmarks/README.md). On images it
+# keeps Gulrajani et al.'s 1e-4: 2e-4 was measured for jsd only.
+DIVERGENCE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "points": {"wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "gp_weight": 1.0}},
+    "image": {"wasserstein": {"lr_g": 1e-4, "lr_d": 1e-4}},
 }
 AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta2": 0.0,
                "gp_weight": None}
@@ -113,9 +120,8 @@ def resolve_defaults(config: AdversarialConfig, data: DataInfo) -> AdversarialCo
 
 def defaults_table(divergence: str, data: DataInfo) -> dict[str, Any]:
     """The concrete value of every "auto" field for ``divergence`` on ``data``'s kind."""
-    if data.kind != "points":
-        return OTHER_DEFAULTS
-    return {**POINT_DEFAULTS, **DIVERGENCE_POINT_DEFAULTS.get(divergence, {})}
+    table = {"points": POINT_DEFAULTS, "image": IMAGE_DEFAULTS}.get(data.kind, OTHER_DEFAULTS)
+    return {**table, **DIVERGENCE_DEFAULTS.get(data.kind, {}).get(divergence, {})}
 
 
 def _plain(value: Any) -> Any:

@@ -109,7 +109,7 @@ def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
     mine = build_model("gan", grid25, {"lr_g": "1e-4", "d_hidden": "100", "beta2": "0.999"}).config
     assert (mine.lr_g, mine.d_hidden, mine.beta2, mine.lr_d) == (1e-4, (100,), 0.999, 3e-3)
     image = build_model("gan", toy_images().info).config  # DCGAN: its rates, and no MLP setting filled in
-    assert (image.lr_g, image.lr_d, image.beta2, image.g_hidden, image.d_activation) == (1e-4, 1e-4, 0.999, (), "auto")
+    assert (image.lr_g, image.lr_d, image.beta2, image.g_hidden, image.d_activation) == (2e-4, 2e-4, 0.999, (), "auto")
     assert build_model("gan-si", grid25).config.d_hidden == (100,)  # gan-si keeps the networks it was tuned with
 
 
@@ -127,7 +127,7 @@ def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
     assert w.divergence.config.gp_weight == 1.0 and [p.lr for p in w.players()] == [6e-3, 2e-3]
     mine = build_model("gan", grid25, {"divergence": "wasserstein", "lr_g": "2e-4", "gp_weight": "10"})
     assert (mine.config.lr_g, mine.config.lr_d, mine.divergence.config.gp_weight) == (2e-4, 6e-3, 10.0)  # the user's win
-    image = build_model("gan", toy_images().info, {"divergence": "wasserstein"})  # images: the old values
+    image = build_model("gan", toy_images().info, {"divergence": "wasserstein"})  # images: Gulrajani et al.'s rate
     assert (image.config.lr_g, image.config.lr_d, image.config.beta2) == (1e-4, 1e-4, 0.999)
     assert image.divergence.config.gp_weight == 10.0  # the divergence's own default
     with pytest.raises(igm.ConfigError, match="gp_weight=5.0 has no effect with divergence=jsd"):
