@@ -29,11 +29,19 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
   H_M without the Gaussian normalising constant (``−mean_i log mean_j exp(−‖x_i − x̃_j‖²/2σ²)``,
   which is ≥ 0 and does not change with the dimension-dependent constant). The measured λ is a
   buffer of the model (``lam_value``), so checkpoints and resumed runs use the very same λ.
+* ``lam_adaptive`` (none: on for images, off for points): ``lam`` is then a ratio of gradients,
+  not a weight. Each generator step sets ``λ_t = lam · ‖∂L_GAN/∂x̃‖ / ‖∂H_M/∂x̃‖`` (norms over the
+  generated samples, λ_t treated as a constant), so the likelihood pulls the samples ``lam``
+  times as hard as the critic does, at every bandwidth of the anneal. With a fixed λ on 28×28
+  images the likelihood's gradient at the samples is ~10³ times the critic's at σ = 1 and ~10⁵
+  at σ = 0.1 (untrained networks, MNIST): the generator ignores the critic, draws blurred
+  averages, and the critic wins (loss ~1e-4). The last λ_t is ``lam_value`` in the log.
 * ``M``: the mixture's centres per step: the adversarial batch's N fakes plus ``M − N`` fresh
   draws of the generator (or the first M fakes when M < N); 0 means 1,024 for points and the
   batch's fakes for images. The critic only ever sees the batch's fakes.
-* ``lr_g``: 0 means 1e-3 for images; for points 6e-3 when σ ≥ 0.05 (grid25), or 1e-3 when
-  σ < 0.05 (ring8's σ = 0.01, where the sig family diverged at 3e-3). ``lr_d`` is 1e-3.
+* ``lr_g``: 0 means, for points, 6e-3 when σ ≥ 0.05 (grid25), or 1e-3 when σ < 0.05 (ring8's
+  σ = 0.01, where the sig family diverged at 3e-3); ``lr_d``: 0 means 1e-3 for points. On images
+  both are the adversarial recipe's (:data:`igm.adversarial.IMAGE_DEFAULTS`: DCGAN's 2e-4).
 * every field of :class:`igm.AdversarialConfig` (divergence, networks, optimizers).
 
 The point defaults (λ 10, M 1,024, lr_g 6e-3 / 1e-3, the anneal over 0.8 / 0.5 of the run, a
@@ -75,7 +83,8 @@ __version__ = "0.1.0"
 
 POINTS_M = 1024  # H_M's draws per step on non-image data when M = 0
 POINTS_LAM = 10.0  # λ on non-image data when lam is not given
-IMAGE_LAM = 1.0
+IMAGE_LAM = 1.0  # on images (lam_adaptive): the likelihood's pull on the samples equals the critic's
+POINTS_LR_D = 1e-3
 POINTS_STEPS = 10_000  # run_defaults on points (grid25 with lr_g 6e-3 and a 0.8 anneal: 25/25, HQ >= 0.9; Q1)
 SMALL_MIXTURE_STEPS = 8_000  # on mixtures of <= 8 components (ring8: 8/8, HQ 0.93)
 
@@ -84,16 +93,17 @@ SMALL_MIXTURE_STEPS = 8_000  # on mixtures of <= 8 components (ring8: 8/8, HQ 0.
 class GANSIConfig(AdversarialConfig):
     """GAN-SI settings: every AdversarialConfig field, plus the regulariser's λ and σ."""
 
-    lam: float | None = None  # λ, the weight of H_M (ignored when lam_auto); None: 10 for points, 1 for images
+    lam: float | None = None  # λ, the weight of H_M (a gradient ratio under lam_adaptive; ignored when lam_auto); None: 10 for points, 1 for images
     lam_auto: bool = False  # set λ on the first batch so that both terms start on the same scale
+    lam_adaptive: bool | None = None  # lam is a ratio of the terms' gradients at the samples; None: images only
     sigma: float = 0.0  # mixture bandwidth; 0: the data's component std, else 0.1
     sigma_start: float = 1.0  # bandwidth at step 0, annealed geometrically to sigma; 0: none
     anneal_share: float = 0.0  # share of the run over which sigma decays; 0: 0.8 on points if sigma >= 0.05, else 0.5
     anneal_max: int = 8000  # at most this many steps of it (0: no cap)
     anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
     M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 1024 for points, the batch for images
-    lr_g: float = 0.0  # 0: 1e-3 for images; for points 6e-3 when sigma >= 0.05, else 1e-3
-    lr_d: float = 1e-3
+    lr_g: float = 0.0  # 0: the image table's 2e-4 for images; for points 6e-3 when sigma >= 0.05, else 1e-3
+    lr_d: float = 0.0  # 0: the image table's 2e-4 for images, 1e-3 for points
     # the networks gan-si was tuned with (Q1), not the plain GAN's point defaults
     g_hidden: tuple[int, ...] = (100, 100)
     d_hidden: tuple[int, ...] = (100,)
@@ -108,10 +118,19 @@ class GANSIConfig(AdversarialConfig):
             raise ConfigError(f"sigma must be > 0 (or 0 for the data's std), got {self.sigma}")
         if self.M < 0:
             raise ConfigError(f"M must be >= 0 (0: 1024 for points, the batch size for images), got {self.M}")
-        if self.lr_g < 0:
-            raise ConfigError(f"lr_g must be > 0 (or 0 for the default), got {self.lr_g}")
+        if self.lr_g < 0 or self.lr_d < 0:
+            raise ConfigError(f"lr_g and lr_d must be > 0 (or 0 for the default), got {self.lr_g} and {self.lr_d}")
+        if self.lam_auto and self.lam_adaptive:
+            raise ConfigError("lam_auto (λ measured once) and lam_adaptive (λ set every step) exclude each other: set one")
         if self.anneal_steps < 0 or self.anneal_max < 0 or not 0 <= self.anneal_share <= 1:
             raise ConfigError("anneal_steps and anneal_max must be >= 0 and anneal_share in (0, 1] (0: the default)")
+
+
+def pull_ratio(gan: Tensor, fake: Tensor, h: Tensor, centres: Tensor) -> float:
+    """``‖∂gan/∂fake‖ / ‖∂h/∂centres‖``: how hard the critic pulls the samples, per unit of the likelihood's pull."""
+    (g_gan,) = torch.autograd.grad(gan, fake, retain_graph=True)
+    (g_h,) = torch.autograd.grad(h, centres, retain_graph=True)
+    return float(g_gan.norm() / g_h.norm().clamp_min(1e-12))
 
 
 def gaussian_log_norm(d: int, sigma: float) -> float:
@@ -130,10 +149,14 @@ class GANSI(AnnealedBandwidth, AdversarialModel):
         sigma = config.sigma or default_sigma(data)
         lam = config.lam if config.lam is not None else (IMAGE_LAM if image else POINTS_LAM)
         wide = wide_points(sigma, data)  # grid25's σ 0.05, not ring8's 0.01 nor images
-        lr_g = config.lr_g or (WIDE_RATE if wide else generator_rate(sigma, slow=image))
+        # images: rates left at 0 take the adversarial recipe's image table (resolved by super().__init__)
+        lr_g = config.lr_g or (0.0 if image else WIDE_RATE if wide else generator_rate(sigma))
+        lr_d = config.lr_d or (0.0 if image else POINTS_LR_D)
         share = config.anneal_share or default_anneal_share(wide)
         m = config.M or (0 if image else POINTS_M)  # images: 0 stays "the batch's fakes"
-        config = dataclasses.replace(config, sigma=sigma, lam=lam, lr_g=lr_g, M=m, anneal_share=share)
+        adaptive = config.lam_adaptive if config.lam_adaptive is not None else image and not config.lam_auto
+        config = dataclasses.replace(config, sigma=sigma, lam=lam, lr_g=lr_g, lr_d=lr_d, M=m, anneal_share=share,
+                                     lam_adaptive=adaptive)
         super().__init__(config, data, **parts)  # parts: the divergence the registry looked up
         # λ in use: the configured one, or 0 until lam_auto measures it on the first batch
         lam = 0.0 if config.lam_auto else config.lam
@@ -163,11 +186,14 @@ class GANSI(AnnealedBandwidth, AdversarialModel):
     def generator_loss(self, real: Tensor, fake: Tensor, labels: Tensor | None) -> Mapping[str, Tensor]:
         gan = self.divergence.generator_loss(self.critic_fn(labels), real, fake)
         sigma = self.current_sigma()
-        h = self.si_loss(real, self.mixture_centres(fake, labels))
+        centres = self.mixture_centres(fake, labels)
+        h = self.si_loss(real, centres)
         if self.training:
             if self.config.lam_auto and float(self.lam_value) == 0.0:
                 energy = h.detach() + gaussian_log_norm(real[0].numel(), sigma)  # ≥ 0
                 self.lam_value.fill_(float(gan.detach().abs() / energy.clamp_min(1e-8)))
+            elif self.config.lam_adaptive and torch.is_grad_enabled() and fake.requires_grad:
+                self.lam_value.fill_(self.config.lam * pull_ratio(gan, fake, h, centres))
         self.count_step()
         lam = self.lam_value
         return {"loss": gan + lam * h, "gan": gan.detach(), "si": h.detach(), "lam": lam.detach()}

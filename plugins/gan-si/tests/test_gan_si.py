@@ -103,10 +103,10 @@ def test_mixture_takes_the_batch_fakes_plus_fresh_draws_up_to_M():
 
 
 def test_defaults_by_data_kind():
-    """Points get the Q1-tuned λ, M and rate; images keep λ 1, the batch's fakes and lr 1e-3."""
+    """Points get the Q1-tuned λ, M and rates; images λ as a gradient ratio 1, the batch's fakes and DCGAN's 2e-4."""
     points = build_model("gan-si", toy_points().info)
     c = points.config
-    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value)) == (10.0, 1024, 6e-3, 1e-3, 10.0)
+    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value), c.lam_adaptive) == (10.0, 1024, 6e-3, 1e-3, 10.0, False)
     assert c.anneal_share == 0.8  # σ 0.1 on points: the wide-kernel anneal
     assert build_model("gan-si", toy_points().info, {"sigma": "0.01"}).config.anneal_share == 0.5
     assert points.mixture_size(256) == 1024
@@ -114,13 +114,34 @@ def test_defaults_by_data_kind():
     assert build_model("gan-si", toy_points().info, {"M": "300", "lam": "0"}).config.M == 300
     assert float(build_model("gan-si", toy_points().info, {"lam": "0"}).lam_value) == 0.0  # 0 is a real λ
     images = build_model("gan-si", toy_images().info)
-    assert (images.config.lam, images.config.M, images.config.lr_g, images.config.anneal_share) == (1.0, 0, 1e-3, 0.5)
+    c = images.config
+    assert (c.lam, c.lam_adaptive, c.M, c.lr_g, c.lr_d, c.anneal_share) == (1.0, True, 0, 2e-4, 2e-4, 0.5)
+    assert build_model("gan-si", toy_images().info, {"lam_auto": "true"}).config.lam_adaptive is False  # one or the other
     assert images.mixture_size(64) == 64  # images: the batch's fakes
     assert type(images).run_defaults(images.data) == {"steps": 10_000, "batch_size": 64, "sample_every": 500}
     assert type(points).run_defaults(points.data)["lr_decay"] == "cosine"
 
 
-@pytest.mark.parametrize("key", ["M", "lam", "lr_g"])
+def test_adaptive_lambda_makes_the_likelihood_pull_the_samples_lam_times_as_hard_as_the_critic():
+    """Known answer: with λ_t from pull_ratio, ‖∂(λ_t·H_M)/∂x̃‖ = lam · ‖∂L_GAN/∂x̃‖, whatever σ is."""
+    data = toy_images()
+    real = data.split("train")[0][:8]
+    for sigma in ("1.0", "0.1"):
+        model = build_model("gan-si", data.info, {"lam": "0.5", "sigma": sigma, "sigma_start": "0"})
+        model.train()
+        fake = model.trained.sample(8)
+        out = model.generator_loss(real, fake, None)
+        lam = float(out["lam"])
+        gan = model.divergence.generator_loss(model.critic, real, fake)
+        (g_gan,) = torch.autograd.grad(gan, fake, retain_graph=True)
+        (g_si,) = torch.autograd.grad(lam * model.si_loss(real, fake), fake)
+        assert g_si.norm().item() == pytest.approx(0.5 * g_gan.norm().item(), rel=1e-4)
+        assert float(model.lam_value) == lam > 0
+    with pytest.raises(ConfigError, match="exclude each other"):
+        build_model("gan-si", data.info, {"lam_auto": "true", "lam_adaptive": "true"})
+
+
+@pytest.mark.parametrize("key", ["M", "lam", "lr_g", "lr_d"])
 def test_negative_settings_are_refused(key):
     with pytest.raises(ConfigError, match=key):
         build_model("gan-si", toy_points().info, {key: "-1"})
