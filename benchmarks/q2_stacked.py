@@ -51,8 +51,9 @@ FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
 }
 SI_SETTINGS: dict[str, dict[str, str]] = {  # λ and σ of DCGAN-SI; the effective pull of H_M is λ/σ²
     "default": {"lam_auto": "true", "sigma": "0.1", "sigma_start": "1.0", "anneal_steps": "5000"},
-    "strong": {"lam": "0.0025", "sigma": "0.1", "sigma_start": "0"},
-    "medium": {"lam": "0.0025", "sigma": "0.2", "sigma_start": "0"},
+    "strong": {"lam": "0.0025", "lam_adaptive": "false", "sigma": "0.1", "sigma_start": "0"},
+    "medium": {"lam": "0.0025", "lam_adaptive": "false", "sigma": "0.2", "sigma_start": "0"},
+    "adaptive": {},  # gan-si's image defaults: λ set each step, the likelihood's pull 0.3 of the critic's
 }
 PUBLISHED = [  # (source, method, modes, KL)
     ("SIG paper", "DCGAN (S)", "21.0", "4.99"),

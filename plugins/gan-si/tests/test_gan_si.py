@@ -103,7 +103,7 @@ def test_mixture_takes_the_batch_fakes_plus_fresh_draws_up_to_M():
 
 
 def test_defaults_by_data_kind():
-    """Points get the Q1-tuned λ, M and rates; images λ as a gradient ratio 1, the batch's fakes and DCGAN's 2e-4."""
+    """Points get the Q1-tuned λ, M and rates; images λ as a gradient ratio 0.3, the batch's fakes and DCGAN's 2e-4."""
     points = build_model("gan-si", toy_points().info)
     c = points.config
     assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value), c.lam_adaptive) == (10.0, 1024, 6e-3, 1e-3, 10.0, False)
@@ -115,7 +115,7 @@ def test_defaults_by_data_kind():
     assert float(build_model("gan-si", toy_points().info, {"lam": "0"}).lam_value) == 0.0  # 0 is a real λ
     images = build_model("gan-si", toy_images().info)
     c = images.config
-    assert (c.lam, c.lam_adaptive, c.M, c.lr_g, c.lr_d, c.anneal_share) == (1.0, True, 0, 2e-4, 2e-4, 0.5)
+    assert (c.lam, c.lam_adaptive, c.M, c.lr_g, c.lr_d, c.anneal_share) == (0.3, True, 0, 2e-4, 2e-4, 0.5)
     assert build_model("gan-si", toy_images().info, {"lam_auto": "true"}).config.lam_adaptive is False  # one or the other
     assert images.mixture_size(64) == 64  # images: the batch's fakes
     assert type(images).run_defaults(images.data) == {"steps": 10_000, "batch_size": 64, "sample_every": 500}
