@@ -22,6 +22,11 @@ def test_contract_on_points(tmp_path):
     assert build_model("gan-si", sharp).config.sigma == 0.03  # the data's own std, whatever it is
 
 
+def test_contract_on_images_with_the_adaptive_lambda(tmp_path):
+    model = check_model("gan-si", toy_images(), tmp_path)
+    assert model.config.lam_adaptive and float(model.lam_value) != model.config.lam  # λ_t was set in training
+
+
 def test_contract_wgan_gp_si(tmp_path):
     check_model("gan-si", toy_points(), tmp_path, overrides={"divergence": "wasserstein", "lam_auto": "true"})
 
