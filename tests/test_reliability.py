@@ -225,7 +225,7 @@ def test_a_second_fit_into_a_running_directory_is_refused_and_writes_nothing(tmp
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     first = subprocess.Popen(
         [str(IGM), "fit", "gan", "--data", "grid25", "--steps", "200000", "--out", "run", "-q"],
-        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=hear_ctrl_c,
     )
     try:
         wait_for_checkpoint(first, tmp_path / "run")
@@ -262,6 +262,13 @@ def test_workers_end_when_their_launcher_is_killed(tmp_path):
         assert not any(_alive(pid) for pid in workers)
     finally:
         os.killpg(launcher.pid, signal.SIGKILL) if _alive(launcher.pid) else None
+
+
+def hear_ctrl_c() -> None:
+    """In a child before exec: SIGINT at its default, as at a terminal. A suite started in the
+    background of a non-interactive shell (``pytest &``, ``nohup … &``) ignores SIGINT, children
+    inherit that, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, timeout: float = 90) -> None:
