@@ -82,7 +82,7 @@ def test_the_semi_implicit_bandwidth_follows_the_datas_declared_std():
     declared = DataInfo("pts", (2,), None, None, "points", {"std": 0.07})
     assert default_sigma(declared) == 0.07
     assert default_sigma(DataInfo("pts", (2,), None, None, "points")) == 0.1  # nothing declared: the fallback
-    assert generator_rate(0.07) == 3e-3 and generator_rate(0.01) == 1e-3 and generator_rate(0.5, slow=True) == 1e-3
+    assert generator_rate(0.07) == 3e-3 and generator_rate(0.01) == 1e-3
     from igm.semi_implicit import default_anneal_share, wide_points
 
     assert wide_points(0.05, declared) and not wide_points(0.01, declared)  # grid25's σ, ring8's

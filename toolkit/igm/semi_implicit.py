@@ -6,7 +6,7 @@ generated parameters (:func:`igm.sig_loss`). What it needs beyond the loss:
 - :func:`default_sigma`: the kernel's bandwidth when the config leaves it at 0 — the data's own
   component std when the source declares one (the 2-D mixtures), else ``DEFAULT_SIGMA``;
 - :func:`generator_rate`: the generator's learning rate when the config leaves it at 0 — 3e-3,
-  or 1e-3 for a sharp kernel (σ < ``SHARP_SIGMA``, where 3e-3 diverged on ring8) and for images;
+  or 1e-3 for a sharp kernel (σ < ``SHARP_SIGMA``, where 3e-3 diverged on ring8);
 - :func:`wide_points`, ``WIDE_RATE`` and :func:`default_anneal_share`: on points with a kernel of
   σ ≥ ``SHARP_SIGMA`` (grid25) a faster rate and an anneal over most of the run (benchmarks/README.md,
   Q1, "Faster semi-implicit defaults"); a sharper kernel (ring8) keeps half the run;
@@ -40,9 +40,9 @@ def default_sigma(data: DataInfo) -> float:
     return float(std) if isinstance(std, (int, float)) and std > 0 else DEFAULT_SIGMA
 
 
-def generator_rate(sigma: float, slow: bool = False) -> float:
-    """The generator's default rate: ``SLOW_RATE`` for a sharp kernel or when ``slow`` (images), else ``FAST_RATE``."""
-    return SLOW_RATE if slow or sigma < SHARP_SIGMA else FAST_RATE
+def generator_rate(sigma: float) -> float:
+    """The generator's default rate: ``SLOW_RATE`` for a sharp kernel, else ``FAST_RATE``."""
+    return SLOW_RATE if sigma < SHARP_SIGMA else FAST_RATE
 
 
 def wide_points(sigma: float, data: DataInfo) -> bool:
