@@ -1,8 +1,8 @@
 """Q3 of BENCHMARKS.md, the RBM part: igm's RBM (CD-1, CD-k, PCD) against scikit-learn's BernoulliRBM. A script.
 
-Every model has 500 hidden units and trains on dynamically binarized MNIST (fresh bits for every
-batch) with the same settings: batch 100, learning rate 0.1 (plain SGD on the batch mean, no
-momentum or weight decay: scikit-learn's update), weights initialised N(0, 0.01²), biases 0,
+Every model has 500 hidden units (``--hidden`` changes it) and trains on dynamically binarized
+MNIST (fresh bits for every batch) with the same settings: batch 100, learning rate 0.1 (plain
+SGD on the batch mean, no momentum or weight decay: scikit-learn's update), weights initialised N(0, 0.01²), biases 0,
 for the same number of passes over the 60,000 training images. ``--lr-decay linear|cosine``: the
 trainer's decay of the learning rate to 0 over the run (``RunConfig.lr_decay``), given to
 scikit-learn too (its ``learning_rate`` set from the same ``lr_factor`` before each
@@ -74,8 +74,10 @@ class Scored:
         return self.params
 
 
-def train_igm(source, overrides: dict[str, str], epochs: int, seed: int, lr_decay: str = "none") -> tuple[RBMParams, float]:
-    model = build_model("rbm", source.info, {"hidden": str(HIDDEN), "lr": str(LR), **overrides}, seed=seed)
+def train_igm(
+    source, overrides: dict[str, str], epochs: int, seed: int, lr_decay: str = "none", hidden: int = HIDDEN
+) -> tuple[RBMParams, float]:
+    model = build_model("rbm", source.info, {"hidden": str(hidden), "lr": str(LR), **overrides}, seed=seed)
     run = RunConfig(
         steps=epochs * EPOCH_STEPS, batch_size=BATCH, seed=seed, log_every=EPOCH_STEPS, sample_every=0, checkpoint_every=0, device="cpu", lr_decay=lr_decay
     )
@@ -84,10 +86,10 @@ def train_igm(source, overrides: dict[str, str], epochs: int, seed: int, lr_deca
     return model.rbm_params().detach(torch.float64), time.perf_counter() - t0
 
 
-def train_sklearn(source, epochs: int, seed: int, lr_decay: str = "none") -> tuple[RBMParams, float]:
+def train_sklearn(source, epochs: int, seed: int, lr_decay: str = "none", hidden: int = HIDDEN) -> tuple[RBMParams, float]:
     from sklearn.neural_network import BernoulliRBM
 
-    rbm = BernoulliRBM(n_components=HIDDEN, learning_rate=LR, batch_size=BATCH, random_state=seed)
+    rbm = BernoulliRBM(n_components=hidden, learning_rate=LR, batch_size=BATCH, random_state=seed)
     stream = source.stream(BATCH, seed)  # the same binarized batches igm's trainer draws
     steps = epochs * EPOCH_STEPS
     t0 = time.perf_counter()
@@ -190,6 +192,7 @@ def main() -> None:
     parser.add_argument("--ais-runs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=SEED, help="training seed (init, batches, bits); AIS always uses seed 0")
     parser.add_argument("--lr-decay", default="none", choices=["none", "linear", "cosine"], help="the trainer's lr schedule, given to scikit-learn too")
+    parser.add_argument("--hidden", type=int, default=HIDDEN, help="hidden units of every model (run keys get -hN off 500)")
     parser.add_argument("--table", action="store_true", help="only rewrite the table and the PNG")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -206,11 +209,12 @@ def main() -> None:
                 sys.exit(f"unknown model {key}: choose from {', '.join(settings)}")
             label, overrides = settings[key]
             if key == "sklearn":
-                params, seconds = train_sklearn(source, args.epochs, args.seed, args.lr_decay)
+                params, seconds = train_sklearn(source, args.epochs, args.seed, args.lr_decay, args.hidden)
             else:
-                params, seconds = train_igm(source, overrides, args.epochs, args.seed, args.lr_decay)
+                params, seconds = train_igm(source, overrides, args.epochs, args.seed, args.lr_decay, args.hidden)
             decay = "" if args.lr_decay == "none" else f"-{args.lr_decay}"
             run_key = f"{key}{decay}@{args.epochs}" + (f"-seed{args.seed}" if args.seed != SEED else "")
+            run_key += f"-h{args.hidden}" if args.hidden != HIDDEN else ""
             save_params(params, run_key)
             t0 = time.perf_counter()
             ais = AISLogLikelihood()(Scored(label, params), source, n=args.ais_runs, seed=0)
@@ -219,14 +223,15 @@ def main() -> None:
             results = load_results()  # re-read: another process may have added runs meanwhile
             results["runs"][run_key] = {
                 "key": key,
-                "label": label + ("" if args.lr_decay == "none" else f", lr {args.lr_decay} decay"),
+                "label": label + ("" if args.lr_decay == "none" else f", lr {args.lr_decay} decay")
+                + ("" if args.hidden == HIDDEN else f", {args.hidden} hidden"),
                 "lr_decay": args.lr_decay,
                 "order": list(settings).index(key),
                 "epochs": args.epochs,
                 "seed": args.seed,
                 "passes": args.epochs,
                 "updates": args.epochs * EPOCH_STEPS,
-                "settings": {"hidden": HIDDEN, "batch_size": BATCH, "lr": LR, "lr_decay": args.lr_decay, **overrides},
+                "settings": {"hidden": args.hidden, "batch_size": BATCH, "lr": LR, "lr_decay": args.lr_decay, **overrides},
                 "train_seconds": seconds,
                 "ais": ais,
                 "ais_seconds": ais_seconds,

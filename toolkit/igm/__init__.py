@@ -15,7 +15,7 @@ The names, by what they are for (docs/plugins.md documents each):
   ``AdversarialConfig``, the generator recipe ``GeneratorConfig`` with ``resolve_network`` and
   ``generator_net``, the variational recipe ``VariationalModel`` / ``VariationalConfig``,
   ``short_run_note``, ``points_steps``, ``IMAGE_RUN_DEFAULTS``, ``bind_labels``; the semi-implicit recipe ``AnnealedBandwidth``,
-  ``default_sigma``, ``generator_rate``, ``wide_points``, ``WIDE_RATE``, ``default_anneal_share``;
+  ``default_sigma``, ``generator_rate``, ``wide_points``, ``WIDE_RATE``, ``POINTS_M``, ``default_anneal_share``;
 - networks (``igm.nn``'s shared backbones): ``MLP``, ``DCGANGenerator``, ``DCGANDiscriminator``,
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
 - generators: ``Generator``, ``ImplicitGenerator``, ``SemiImplicitGenerator``,
@@ -70,6 +70,7 @@ _LAZY = {
     "generator_rate": "igm.semi_implicit",
     "wide_points": "igm.semi_implicit",
     "WIDE_RATE": "igm.semi_implicit",
+    "POINTS_M": "igm.semi_implicit",
     "default_anneal_share": "igm.semi_implicit",
     "points_steps": "igm.models",
     "VariationalModel": "igm.variational",

@@ -7,6 +7,7 @@ generated parameters (:func:`igm.sig_loss`). What it needs beyond the loss:
   component std when the source declares one (the 2-D mixtures), else ``DEFAULT_SIGMA``;
 - :func:`generator_rate`: the generator's learning rate when the config leaves it at 0 — 3e-3,
   or 1e-3 for a sharp kernel (σ < ``SHARP_SIGMA``, where 3e-3 diverged on ring8);
+- ``POINTS_M``: the generated draws per step in H_M on points when a family's ``M`` is 0;
 - :func:`wide_points`, ``WIDE_RATE`` and :func:`default_anneal_share`: on points with a kernel of
   σ ≥ ``SHARP_SIGMA`` (grid25) a faster rate and an anneal over most of the run (benchmarks/README.md,
   Q1, "Faster semi-implicit defaults"); a sharper kernel (ring8) keeps half the run;
@@ -32,6 +33,10 @@ FAST_RATE, SLOW_RATE = 3e-3, 1e-3
 WIDE_RATE = 6e-3  # rate for wide_points: 25 / 0.846 against 0.797 at 3e-3; 1.2e-2 left 5 modes empty
 WIDE_ANNEAL_SHARE = 0.8  # anneal share for wide_points: with WIDE_RATE 25 / 0.916 (0.5: 0.846)
 SHARP_ANNEAL_SHARE = 0.5  # anyone else's (ring8's σ 0.01 was tuned with it)
+# H_M's draws per step on points: the (N, M) matrix is a step's cost. Seed 0, one thread, load ~1.8:
+# sig grid25 10k 25 / 0.916 in 2m00s (M 1,024: 25 / 0.921 in 3m38s), ring8 12k 8 / 0.924 in 2m23s;
+# gan-si grid25 25 / 0.917 in 2m47s (benchmarks/README.md, "Semi-implicit budgets on a quiet thread")
+POINTS_M = 512
 
 
 def default_sigma(data: DataInfo) -> float:

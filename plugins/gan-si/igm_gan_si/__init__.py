@@ -38,14 +38,15 @@ Settings (``igm fit gan-si --data grid25`` with no option runs the tuned one):
   at σ = 0.1 (untrained networks, MNIST): the generator ignores the critic, draws blurred
   averages, and the critic wins (loss ~1e-4). The last λ_t is ``lam_value`` in the log.
 * ``M``: the mixture's centres per step: the adversarial batch's N fakes plus ``M − N`` fresh
-  draws of the generator (or the first M fakes when M < N); 0 means 1,024 for points and the
+  draws of the generator (or the first M fakes when M < N); 0 means 512 for points
+  (:data:`igm.POINTS_M`) and the
   batch's fakes for images. The critic only ever sees the batch's fakes.
 * ``lr_g``: 0 means, for points, 6e-3 when σ ≥ 0.05 (grid25), or 1e-3 when σ < 0.05 (ring8's
   σ = 0.01, where the sig family diverged at 3e-3); ``lr_d``: 0 means 1e-3 for points. On images
   both are the adversarial recipe's (:data:`igm.adversarial.IMAGE_DEFAULTS`: DCGAN's 2e-4).
 * every field of :class:`igm.AdversarialConfig` (divergence, networks, optimizers).
 
-The point defaults (λ 10, M 1,024, lr_g 6e-3 / 1e-3, the anneal over 0.8 / 0.5 of the run, a
+The point defaults (λ 10, M 512, lr_g 6e-3 / 1e-3, the anneal over 0.8 / 0.5 of the run, a
 cosine decay of every rate, and the budgets of ``run_defaults``) let the likelihood lead once the
 kernel is sharp — a sample
 stranded between modes gets almost no pull from a narrow H_M, and a constant rate keeps the
@@ -66,6 +67,7 @@ from torch import Tensor
 import igm
 from igm import (
     IMAGE_RUN_DEFAULTS,
+    POINTS_M,
     WIDE_RATE,
     AdversarialConfig,
     AdversarialModel,
@@ -82,7 +84,6 @@ from igm import (
 
 __version__ = "0.1.0"
 
-POINTS_M = 1024  # H_M's draws per step on non-image data when M = 0
 POINTS_LAM = 10.0  # λ on non-image data when lam is not given
 # on images (lam_adaptive): the likelihood pulls the samples 0.3 times as hard as the critic. MNIST,
 # 1,500 steps, seed 0: critic / generator-GAN loss 1.09 / 1.09 (plain gan 1.13 / 1.04), IS 5.81;
@@ -105,7 +106,7 @@ class GANSIConfig(AdversarialConfig):
     anneal_share: float = 0.0  # share of the run over which sigma decays; 0: 0.8 on points if sigma >= 0.05, else 0.5
     anneal_max: int = 8000  # at most this many steps of it (0: no cap)
     anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
-    M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 1024 for points, the batch for images
+    M: int = 0  # generated draws in H_M (the batch's fakes + fresh ones); 0: 512 for points (igm.POINTS_M), the batch for images
     lr_g: float = 0.0  # 0: the image table's 2e-4 for images; for points 6e-3 when sigma >= 0.05, else 1e-3
     lr_d: float = 0.0  # 0: the image table's 2e-4 for images, 1e-3 for points
     # the networks gan-si was tuned with (Q1), not the plain GAN's point defaults
@@ -121,7 +122,7 @@ class GANSIConfig(AdversarialConfig):
         if self.sigma < 0:
             raise ConfigError(f"sigma must be > 0 (or 0 for the data's std), got {self.sigma}")
         if self.M < 0:
-            raise ConfigError(f"M must be >= 0 (0: 1024 for points, the batch size for images), got {self.M}")
+            raise ConfigError(f"M must be >= 0 (0: 512 for points, the batch size for images), got {self.M}")
         if self.lr_g < 0 or self.lr_d < 0:
             raise ConfigError(f"lr_g and lr_d must be > 0 (or 0 for the default), got {self.lr_g} and {self.lr_d}")
         if self.lam_auto and self.lam_adaptive:

@@ -111,10 +111,10 @@ def test_defaults_by_data_kind():
     """Points get the Q1-tuned λ, M and rates; images λ as a gradient ratio 0.3, the batch's fakes and DCGAN's 2e-4."""
     points = build_model("gan-si", toy_points().info)
     c = points.config
-    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value), c.lam_adaptive) == (10.0, 1024, 6e-3, 1e-3, 10.0, False)
+    assert (c.lam, c.M, c.lr_g, c.lr_d, float(points.lam_value), c.lam_adaptive) == (10.0, 512, 6e-3, 1e-3, 10.0, False)
     assert c.anneal_share == 0.8  # σ 0.1 on points: the wide-kernel anneal
     assert build_model("gan-si", toy_points().info, {"sigma": "0.01"}).config.anneal_share == 0.5
-    assert points.mixture_size(256) == 1024
+    assert points.mixture_size(256) == 512
     assert build_model("gan-si", toy_points().info, {"sigma": "0.01"}).config.lr_g == 1e-3  # sharp kernel
     assert build_model("gan-si", toy_points().info, {"M": "300", "lam": "0"}).config.M == 300
     assert float(build_model("gan-si", toy_points().info, {"lam": "0"}).lam_value) == 0.0  # 0 is a real λ

@@ -29,7 +29,9 @@ Settings (``igm fit sig --data grid25`` with no option runs the tuned one):
   the model, saved in checkpoints, and the run's length comes from the trainer
   (:meth:`igm.Model.plan`), so a resumed run anneals exactly as an unbroken one. A run shorter
   than the family's tuned budget on points says so in one line when it starts.
-* ``M``: θ draws per step (default 1,024); 0 means the batch size.
+* ``M``: θ draws per step; 0 (the default) means 512 on points (:data:`igm.POINTS_M`: the
+  (N, M) matrix is a step's cost, and 512 keeps grid25's and ring8's scores) and ``IMAGE_M``
+  (1,024) on images.
 * ``lr_g``: 0 means 6e-3 on points with σ ≥ 0.05 (grid25), 3e-3 for a Bernoulli kernel or
   Gaussian images with σ ≥ 0.05, else 1e-3 (on ring8, σ = 0.01, lr 3e-3 diverged
   in 2 of 3 seeds; 1e-3 did not).
@@ -54,6 +56,7 @@ from torch import Tensor
 import igm
 from igm import (
     IMAGE_RUN_DEFAULTS,
+    POINTS_M,
     WIDE_RATE,
     AnnealedBandwidth,
     Batch,
@@ -81,6 +84,7 @@ __all__ = ["SIG", "SIGConfig", "annealed_sigma", "default_sigma"]
 
 POINTS_STEPS = 10_000  # run_defaults on points (grid25, WIDE_RATE, 0.8 anneal: 25/25, HQ 0.909-0.921, 5 of 5 seeds)
 SMALL_MIXTURE_STEPS = 12_000  # on mixtures of <= 8 components (ring8: 8/8, HQ >= 0.9 in 5 of 5 seeds)
+IMAGE_M = 1024  # θ draws per step on images when M = 0
 
 
 
@@ -94,7 +98,7 @@ class SIGConfig(GeneratorConfig):
     anneal_share: float = 0.0  # share of the run over which sigma decays; 0: 0.8 on points if sigma >= 0.05, else 0.5
     anneal_max: int = 8000  # at most this many steps of it (0: no cap)
     anneal_steps: int = 0  # generator steps of the anneal; 0: anneal_share of the run, at most anneal_max
-    M: int = 1024  # θ draws per step; 0: the batch size
+    M: int = 0  # θ draws per step; 0: 512 on points (igm.POINTS_M), 1,024 on images
     lr_g: float = 0.0  # 0: 6e-3 when sigma >= 0.05, else 1e-3 (a sharp kernel is unstable at 3e-3)
 
     def __post_init__(self) -> None:
@@ -126,7 +130,8 @@ class SIG(AnnealedBandwidth, Model):
         wide = likelihood == "gaussian" and wide_points(sigma, data)  # grid25's σ 0.05, not ring8's 0.01
         lr = config.lr_g or (WIDE_RATE if wide else generator_rate(sigma if likelihood == "gaussian" else 1.0))
         share = config.anneal_share or default_anneal_share(wide)
-        config = dataclasses.replace(config, likelihood=likelihood, sigma=sigma, lr_g=lr, anneal_share=share)
+        m = config.M or (IMAGE_M if data.kind == "image" else POINTS_M)
+        config = dataclasses.replace(config, likelihood=likelihood, sigma=sigma, lr_g=lr, anneal_share=share, M=m)
         super().__init__(config, data)
         if likelihood == "bernoulli":
             net = generator_net(config, data, out_act="sigmoid")
@@ -143,8 +148,7 @@ class SIG(AnnealedBandwidth, Model):
 
     def loss(self, player: str, batch: Batch) -> Tensor | Mapping[str, Tensor]:
         real, _ = batch
-        m = self.config.M or real.shape[0]
-        theta = self.generator.params(m)  # (M, *event)
+        theta = self.generator.params(self.config.M)  # (M, *event)
         sigma = self.current_sigma()
         self.count_step()
         h = sig_loss(real, theta, sigma, self.config.likelihood)

@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+import igm
 from igm import BernoulliLikelihood, ConfigError, GaussianLikelihood, sig_loss
 from igm.testing import build_model, check_model, toy_images, toy_points
 from igm_sig import annealed_sigma
@@ -72,6 +73,20 @@ def test_default_learning_rate_follows_the_bandwidth():
     assert build_model("sig", info).config.lr_g == 6e-3  # σ 0.1 on points
     assert build_model("sig", info, {"sigma": "0.01"}).config.lr_g == 1e-3  # sharp kernel
     assert build_model("sig", info, {"sigma": "0.01", "lr_g": "0.01"}).config.lr_g == 0.01
+
+
+def test_default_mixture_size_by_data_kind():
+    """M left at 0: igm.POINTS_M θ draws a step on points, 1,024 on images; a set M is kept, and used."""
+    data = toy_points()
+    points = build_model("sig", data.info)
+    assert points.config.M == igm.POINTS_M == 512
+    assert build_model("sig", toy_images().info).config.M == 1024
+    drawn = []
+    model = build_model("sig", data.info, {"M": "40"})
+    real_params = model.generator.params
+    model.generator.params = lambda m: drawn.append(m) or real_params(m)
+    model.loss("generator", (data.split("train")[0][:8], None))
+    assert drawn == [40]
 
 
 def test_default_anneal_share_follows_the_bandwidth():
