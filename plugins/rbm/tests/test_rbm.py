@@ -27,6 +27,9 @@ from igm.testing import build_model, check_checkpoint_roundtrip, check_model, ch
 pytestmark = pytest.mark.usefixtures("one_thread")  # igm.testing's fixture
 
 
+PLAIN = {"centering": "false", "temperatures": "1", "sample_temperatures": "1"}  # plain PCD and Gibbs sampling
+
+
 @pytest.fixture(scope="module")
 def digits():
     return open_data("binarized-digits", 0)
@@ -41,7 +44,7 @@ def test_contract_on_binarized_digits(tmp_path, digits):
 
 
 def test_pcd_contract_and_chains_in_the_checkpoint(tmp_path, digits):
-    model = build_model("rbm", digits.info, {"hidden": "16", "persistent": "true", "chains": "24", "gibbs_steps": "50"})
+    model = build_model("rbm", digits.info, {"hidden": "16", "persistent": "true", "chains": "24", "gibbs_steps": "50", **PLAIN})
     assert model.chains.shape == (0, 16)  # sized at the first batch
     check_trains(model, digits, tmp_path / "run", batch_size=16)
     assert model.chains.shape == (24, 16) and set(model.chains.unique().tolist()) <= {0.0, 1.0}
@@ -65,7 +68,7 @@ def test_gaussian_visibles_on_real_valued_data(tmp_path):
 @pytest.mark.parametrize("persistent", [False, True])
 @pytest.mark.parametrize("sparse", [False, True])
 def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent, sparse, monkeypatch):
-    model = build_model("rbm", digits.info, {"hidden": "10", "cd_k": "2", "persistent": str(persistent).lower()})
+    model = build_model("rbm", digits.info, {"hidden": "10", "cd_k": "2", "persistent": str(persistent).lower(), **PLAIN})
     v = digits.split("test")[0][:12].flatten(1)
     stacked = []
     if sparse:  # few ones in the data and in the samples: the products become sums of rows (igm.bits)
@@ -95,6 +98,24 @@ def test_loss_gradient_is_the_contrastive_divergence_update(digits, persistent, 
     torch.testing.assert_close(-model.generator.b.grad, v.mean(0) - neg.mean(0))
     torch.testing.assert_close(-model.generator.c.grad, h_pos.mean(0) - h_neg.mean(0))
     torch.testing.assert_close(loss, free_energy(p, v).mean() - free_energy(p, neg).mean())
+
+
+def test_defaults_centre_and_temper_pcd_and_sample_by_tempering(digits):
+    """1,000 hidden units, centring, PCD tempered on 9 temperatures (1 for CD), sampling tempered on 9 for 300 sweeps."""
+    c = build_model("rbm", digits.info).config
+    assert (c.hidden, c.persistent, c.centering, c.temperatures, c.sample_temperatures, c.gibbs_steps) == (
+        1000, True, True, 9, 9, 300
+    )
+    assert build_model("rbm", digits.info, {"persistent": "false"}).config.temperatures == 1  # CD: no chains to temper
+    with pytest.raises(ConfigError, match="persistent=true"):  # asked for by name, it is still refused
+        build_model("rbm", digits.info, {"persistent": "false", "temperatures": "9"})
+    model = build_model("rbm", digits.info, {"hidden": "8", "gibbs_steps": "4"})
+    torch.testing.assert_close(model.generator.betas, torch.linspace(1.0, 0.6, 9, dtype=torch.float64))
+    s = model.generator.sample(5, generator=torch.Generator().manual_seed(2))
+    gen = torch.Generator().manual_seed(2)
+    start = (torch.rand(5, 64, generator=gen) < 0.5).float()
+    expected = gibbs(model.generator.params().detach(), start, 4, gen, model.generator.betas)[1]
+    torch.testing.assert_close(s.flatten(1), expected)
 
 
 def run(steps: int) -> RunConfig:
@@ -127,7 +148,7 @@ def test_pcd_resume_continues_the_chains_exactly(tmp_path, digits):
 
 
 def test_sample_from_data_runs_the_chain_from_it(digits):
-    model = build_model("rbm", digits.info, {"hidden": "8", "gibbs_steps": "5"})
+    model = build_model("rbm", digits.info, {"hidden": "8", "gibbs_steps": "5", **PLAIN})
     x = digits.split("test")[0][:6]
     assert torch.equal(model.generator.sample_from(x, steps=0), x)
     a = model.generator.sample_from(x, steps=3, generator=torch.Generator().manual_seed(1))
@@ -251,18 +272,20 @@ def test_centring_offsets_in_the_checkpoint_and_old_checkpoints_load(tmp_path, d
     assert model.offsets.shape == (64 + 8,) and model.chains.shape == (15, 8)  # 5 chains at each of 3 temperatures
     loaded = check_checkpoint_roundtrip(model, tmp_path / "rt.safetensors")
     assert torch.equal(loaded.offsets, model.offsets)
-    # a checkpoint written before centering (no offsets) loads with centering on, and starts them at the next batch
-    plain = build_model("rbm", digits.info, {"hidden": "8"})
+    # a checkpoint written before centering and tempering (its config names neither, no offsets) keeps plain PCD and Gibbs
+    plain = build_model("rbm", digits.info, {"hidden": "8", "gibbs_steps": "40", **PLAIN})
+    check_trains(plain, digits, tmp_path / "plain", batch_size=16)
     save(plain, tmp_path / "old.safetensors")
     with safe_open(str(tmp_path / "old.safetensors"), "pt") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
     config = json.loads(meta["igm.config"])
-    config.pop("centering", None), config.pop("offset_rate", None)  # an older config, at the defaults
-    config["centering"] = True
+    for key in ("centering", "offset_rate", "temperatures", "min_beta", "sample_temperatures"):
+        config.pop(key)  # the options that came later
     save_file(tensors, str(tmp_path / "old.safetensors"), {**meta, "igm.config": json.dumps(config)})
     old = load(tmp_path / "old.safetensors")
-    assert old.config.centering and old.offsets is None
+    c = old.config
+    assert (c.centering, c.temperatures, c.sample_temperatures, c.gibbs_steps) == (False, 1, 1, 40)
+    assert not hasattr(old, "offsets") and old.generator.betas is None and old.chains.shape == (16, 8)
     torch.testing.assert_close(old.generator.W, plain.generator.W)
     old.train()
-    old.loss("rbm", next(digits.stream(16, 0))).backward()
-    assert old.offsets.shape == (72,)
+    old.loss("rbm", next(digits.stream(16, 0))).backward()  # plain PCD on its 16 chains
