@@ -163,9 +163,9 @@ def test_anneal_is_a_share_of_the_run_the_trainer_plans():
     assert model.plan(model.run_defaults(data.info)["steps"]) is None
 
 
-def test_point_budget_follows_the_mixture_size():
+def test_point_budget_is_10k_steps_on_both_mixtures():
     from igm import open_data
 
     gan_si = type(build_model("gan-si", toy_points().info))
-    assert gan_si.run_defaults(open_data("ring8", 0).info)["steps"] == 8_000
+    assert gan_si.run_defaults(open_data("ring8", 0).info)["steps"] == 10_000
     assert gan_si.run_defaults(open_data("grid25", 0).info)["steps"] == 10_000
