@@ -38,15 +38,16 @@ The defaults (benchmarks/README.md, "RBM defaults: 1,000 hidden units, centred a
   and under-shows some of the model's classes.
 
 On binarized MNIST they reach −92.6 nats (scikit-learn's ``BernoulliRBM`` of the same size and
-passes: −95.4) and every digit in at least 5% of the samples, at about 3.5× the time of plain
+passes: −95.4) and every digit in at least 5% of the samples (seed 0), at about 3.5× the time of plain
 PCD with 500 hidden units (the former defaults: ``--set hidden=500 --set centering=false
---set temperatures=1 --set sample_temperatures=1 --set gibbs_steps=1000``). A checkpoint written before
-these options loads with them off, as it was trained and sampled.
+--set temperatures=1 --set sample_temperatures=1 --set gibbs_steps=1000``). A checkpoint
+written before these options loads with them off, as it was trained and sampled.
 
 ``model.generator`` is an :class:`RBMGenerator`: ``sample(n)`` runs ``gibbs_steps`` sweeps
-(tempered ones unless ``sample_temperatures=1``) from noise (uniform bits, or N(b, I)) and returns the visible means ``E[v | h]`` of the last sweep
-(probabilities in [0, 1] for Bernoulli units); ``sample_from(x, steps)`` runs the chain from
-given data. ``model.rbm_params()`` hands the metrics the weights.
+(tempered ones unless ``sample_temperatures=1``) from noise (uniform bits, or N(b, I)) and
+returns the visible means ``E[v | h]`` of the last sweep (probabilities in [0, 1] for Bernoulli
+units); ``sample_from(x, steps)`` runs the plain chain from given data. ``model.rbm_params()``
+hands the metrics the weights.
 
 On images the suggested run is 6,000 updates of batch 100 (10 passes over MNIST) with the
 learning rate decaying linearly to 0 (``run_defaults``): PCD-1 at a constant rate keeps moving
