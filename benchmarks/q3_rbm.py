@@ -2,7 +2,8 @@
 
 Every model has 500 hidden units (``--hidden`` changes it) and trains on dynamically binarized
 MNIST (fresh bits for every batch) with the same settings: batch 100, learning rate 0.1 (plain
-SGD on the batch mean, no momentum or weight decay: scikit-learn's update), weights initialised N(0, 0.01²), biases 0,
+SGD on the batch mean, no momentum or weight decay: scikit-learn's update), weights initialised
+N(0, 0.01²), biases 0,
 for the same number of passes over the 60,000 training images. ``--lr-decay linear|cosine``: the
 trainer's decay of the learning rate to 0 over the run (``RunConfig.lr_decay``), given to
 scikit-learn too (its ``learning_rate`` set from the same ``lr_factor`` before each
