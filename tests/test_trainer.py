@@ -243,39 +243,3 @@ def test_resume_with_lr_decay_is_bit_exact(tmp_path, monkeypatch):
     trainer.fit(resume=True)
     a, b = full.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)
-
-
-def adam_reference(param: torch.Tensor, grads: list[torch.Tensor], lr: float, betas: tuple[float, float]) -> torch.Tensor:
-    """Adam (Kingma & Ba, eps 1e-8, no weight decay) written out in float64."""
-    theta, m, v = param.double().clone(), torch.zeros_like(param, dtype=torch.float64), torch.zeros_like(param, dtype=torch.float64)
-    b1, b2 = betas
-    for t, g in enumerate(grads, start=1):
-        g = g.double()
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        theta = theta - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + 1e-8)
-    return theta
-
-
-def test_adam_is_fused_on_the_cpu_and_takes_adams_step():
-    torch.manual_seed(0)
-    weight = nn.Parameter(torch.randn(5, 3))
-    start = weight.detach().clone()
-    opt = Player("p", [weight], lr=1e-2, betas=(0.5, 0.9)).make_optimizer()
-    assert opt.param_groups[0]["fused"] is True
-    grads = [torch.randn(5, 3) for _ in range(4)]
-    for g in grads:
-        weight.grad = g.clone()
-        opt.step()
-    expected = adam_reference(start, grads, 1e-2, (0.5, 0.9))
-    torch.testing.assert_close(weight.detach().double(), expected, rtol=0, atol=1e-6)
-
-
-def test_adam_falls_back_to_the_loop_where_no_fused_kernel_serves():
-    from igm.models import fusable
-
-    assert fusable([nn.Parameter(torch.zeros(2))])
-    assert not fusable([nn.Parameter(torch.zeros(2, device="meta"))])  # no fused kernel on this device
-    assert not fusable([nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(2, device="meta"))])
-    opt = Player("p", [nn.Parameter(torch.zeros(2, device="meta"))]).make_optimizer()
-    assert not opt.param_groups[0]["fused"]

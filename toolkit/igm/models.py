@@ -59,24 +59,7 @@ class Player:
     def make_optimizer(self) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
             return torch.optim.SGD(self.parameters, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        return torch.optim.Adam(
-            self.parameters, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay, fused=fusable(self.parameters)
-        )
-
-
-FUSED_DEVICES = ("cpu", "cuda")  # where torch has a fused (one-kernel) Adam
-
-
-def fusable(parameters: list[nn.Parameter]) -> bool:
-    """Whether Adam may update ``parameters`` with its fused kernel: floating point, on one device type it serves.
-
-    The fused step is the same update as torch's per-tensor loop, one kernel per parameter instead
-    of about ten; on the 2-D mixtures it cuts a step's time by about a tenth (benchmarks/README.md,
-    "Fused Adam"). The choice is stored with the optimizer's state, so a resumed run keeps the
-    update it started with.
-    """
-    kinds = {q.device.type for q in parameters}
-    return len(kinds) == 1 and kinds <= set(FUSED_DEVICES) and all(q.is_floating_point() for q in parameters)
+        return torch.optim.Adam(self.parameters, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
 
 
 
