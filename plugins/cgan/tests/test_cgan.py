@@ -51,3 +51,13 @@ def test_per_class_image_grid_has_one_row_per_class(tmp_path):
     img = Image.open(path)
     tile = 8 * 4 + 2  # 8 px upscaled x4 plus the 2 px padding
     assert img.size == (5 * tile + 2, 10 * tile + 2)
+
+
+def test_point_budget_is_shorter_than_gans_on_grid25_and_the_same_on_ring8():
+    from igm.data import open_data
+    from igm.registry import get_registry
+
+    cgan, gan = (get_registry().get("models", name) for name in ("cgan", "gan"))
+    grid25, ring8 = open_data("grid25").info, open_data("ring8").info
+    assert cgan.run_defaults(grid25) == {**gan.run_defaults(grid25), "steps": 8_000}
+    assert cgan.run_defaults(ring8) == gan.run_defaults(ring8) == {"steps": 4_000, "batch_size": 256, "lr_decay": "cosine"}
