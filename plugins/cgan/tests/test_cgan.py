@@ -54,8 +54,7 @@ def test_per_class_image_grid_has_one_row_per_class(tmp_path):
 
 
 def test_point_budget_is_shorter_than_gans_on_grid25_and_the_same_on_ring8():
-    from igm.data import open_data
-    from igm.registry import get_registry
+    from igm import get_registry, open_data
 
     cgan, gan = (get_registry().get("models", name) for name in ("cgan", "gan"))
     grid25, ring8 = open_data("grid25").info, open_data("ring8").info
