@@ -25,7 +25,8 @@ __version__ = "0.1.0"
 
 # run_defaults on points other than a small mixture (grid25): the label tells the generator which
 # mode to draw, so it needs fewer steps than gan's 10,000. At 10,000 cgan took 206-214 s on one
-# thread (over the 3-minute budget) with HQ 0.97-0.98 in every seed (issue 16, benchmarks/README.md)
+# thread (over the 3-minute budget) for HQ 0.95-0.98 (seeds 0-2); 8,000 keep 25/25 with HQ 0.967-0.977 in
+# 5 seeds at 153-162 s (issue 16, benchmarks/README.md "Adversarial point budgets over 5 seeds")
 POINT_STEPS = 8_000
 
 
