@@ -22,7 +22,7 @@ The names, by what they are for (docs/plugins.md documents each):
   ``GaussianLikelihood``, ``BernoulliLikelihood``, ``randn``;
 - divergences: ``Divergence``, ``Critic``, ``critic_logits``, ``JSD``, ``KL``, ``Wasserstein``, ``MMD``, ``mmd2``, ``sig_loss``,
   ``annealed_sigma``, ``planned_sigma``, ``flatten_events``;
-- likelihood bounds: ``iw_bound``, ``elbo_estimate``, ``log_mean_exp``;
+- likelihood bounds: ``iw_bound``, ``elbo_estimate``, ``log_mean_exp``, ``logsumexp``;
 - energy-based models: ``RBMParams``, ``free_energy``, ``bernoulli``, ``gibbs``, ``hidden_input``,
   ``sample_hidden``, ``sample_visible``, ``stacked_free_energy_difference``, ``ais_log_partition``,
   ``Bits``, ``dbn_log_likelihood_bound``, ``dbn_log_likelihood_exact``; the RBM training recipe
@@ -105,7 +105,8 @@ _LAZY = {
     # likelihood bounds
     "iw_bound": "igm.bounds",
     "elbo_estimate": "igm.bounds",
-    "log_mean_exp": "igm.bounds",
+    "log_mean_exp": "igm.logexp",
+    "logsumexp": "igm.logexp",
     # energy-based models
     "RBMParams": "igm.energy",
     "free_energy": "igm.energy",

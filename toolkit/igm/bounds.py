@@ -35,6 +35,7 @@ from torch import Tensor
 
 from igm.draws import randn
 from igm.likelihoods import LOG_2PI, std_normal_log_prob
+from igm.logexp import log_mean_exp  # noqa: F401  (igm.bounds.log_mean_exp, where it lived first)
 DEFAULT_MAX_ELEMENTS = 1 << 22  # decoder output numbers per chunk (16 MB in float32)
 
 # log p(x | z): x (B, *event), z (B, L) or (c, B, L), labels (B,) or None -> (B,) or (c, B)
@@ -48,11 +49,6 @@ class HasLikelihoodBound(Protocol):
     def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None) -> Tensor:
         """``log p(x, z_i) - log q(z_i | x)`` for k draws z_i ~ q(z | x): shape (k, B)."""
         ...
-
-
-def log_mean_exp(x: Tensor, dim: int = 0) -> Tensor:
-    """``log mean exp(x)`` along ``dim``, computed stably with log-sum-exp."""
-    return torch.logsumexp(x, dim=dim) - math.log(x.shape[dim])
 
 
 def kl_to_std_normal(mu: Tensor, logvar: Tensor) -> Tensor:

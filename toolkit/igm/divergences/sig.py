@@ -24,6 +24,7 @@ from igm.divergences._distances import flatten_events
 from igm.divergences.base import Critic, Divergence, full_precision
 from igm.errors import ConfigError
 from igm.likelihoods import LikelihoodName, pairwise_log_prob
+from igm.logexp import log_mean_exp
 
 DEFAULT_SIGMA = 0.1
 
@@ -51,8 +52,7 @@ def sig_loss(
     x2 = flatten_events(x).to(dtype)  # (N, D)
     t2 = flatten_events(theta).to(dtype)  # (M, D)
     log_p = pairwise_log_prob(x2, t2, likelihood, DEFAULT_SIGMA if sigma is None else sigma)  # (N, M)
-    log_mix = torch.logsumexp(log_p, dim=1) - math.log(t2.shape[0])  # (N,)
-    return -log_mix.mean()
+    return -log_mean_exp(log_p, dim=1).mean()  # fast where a sharp kernel's terms underflow
 
 
 def annealed_sigma(step: int, sigma: float, sigma_start: float = 0.0, anneal_steps: int = 0) -> float:
