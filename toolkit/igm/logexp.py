@@ -18,9 +18,11 @@ only in entries under ``tiny`` (0 here, subnormal there).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
+import torch.nn.functional as nnf
 from torch import Tensor
 
 
@@ -33,10 +35,24 @@ def exp_floor(dtype: torch.dtype) -> float:
     return math.log(torch.finfo(dtype).tiny) + 1.0
 
 
+@functools.cache
+def _floor_and_least(dtype: torch.dtype) -> tuple[float, float]:
+    """:func:`exp_floor` and ``exp`` of it, both as ``dtype`` rounds them."""
+    floor = torch.tensor(exp_floor(dtype), dtype=dtype)
+    return floor.item(), floor.exp().item()
+
+
 def _exp_above_floor(x: Tensor) -> Tensor:
-    """``exp(x)`` with every entry whose argument is below :func:`exp_floor` written as 0."""
-    floor = exp_floor(x.dtype)
-    return x.clamp_min(floor).exp().masked_fill(x < floor, 0.0)  # out of place: double backward
+    """``exp(x)`` with every entry whose argument is below :func:`exp_floor` written as 0.
+
+    Arguments are clamped up to the floor, and a threshold then zeroes every ``exp`` that is not
+    above ``exp(floor)``: two passes where a comparison and a masked fill would take three.
+    Overwrites ``x`` (a temporary of the caller) unless autograd records it (a double backward).
+    """
+    floor, least = _floor_and_least(x.dtype)
+    if torch.is_grad_enabled() and x.requires_grad:
+        return nnf.threshold(x.clamp_min(floor).exp(), least, 0.0)
+    return nnf.threshold_(x.clamp_min_(floor).exp_(), least, 0.0)
 
 
 class _LogSumExp(torch.autograd.Function):
