@@ -11,7 +11,7 @@ from igm import log_mean_exp, logsumexp
 from igm.logexp import exp_floor
 
 
-def spread(scale: float, shape: tuple[int, ...] = (64, 300), dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def spread(scale: float, shape: tuple[int, ...] = (64, 300), dtype: torch.dtype = torch.float32):
     """Log-terms from 0 down to −scale: a sharp kernel's log-densities when scale is large."""
     g = torch.Generator().manual_seed(int(scale))
     return (-scale * torch.rand(shape, generator=g, dtype=torch.float64) ** 2).to(dtype)

@@ -5,15 +5,15 @@ zero (below ``log(finfo.tiny)``: −87.34 in float32, −708.4 in float64): on o
 project's machines, ``exp`` of a (256, 512) float32 tensor takes ~0.2 ms when every entry is
 above −87.3 and ~8 ms when they are below. ``torch.logsumexp`` (forward, and its backward
 ``grad · exp(x − out)``) meets exactly such arguments in a semi-implicit mixture with a sharp
-kernel: ``log N(x_i; x̃_j, σ²I)`` at σ = 0.01 is ~−5,000 for a centre at distance 1. That made
-``logsumexp`` over half of a GAN-SI step on ring8.
+kernel: ``log N(x_i; x̃_j, σ²I)`` at σ = 0.01 is ~−5,000 for a centre at distance 1. With
+``torch.logsumexp`` that took ~5 ms of a ~15 ms GAN-SI step on ring8.
 
 :func:`logsumexp` computes what ``torch.logsumexp`` computes, the same formula in the same order
 (``log Σ exp(x − max) + max``, and ``grad · exp(x − out)`` backward), but gives ``exp`` only
-arguments at or above the floor and writes an exact 0 where the argument was below it. Terms
-under ``tiny`` times the largest one cannot move a float sum that holds the largest (its
-``exp`` is 1), so the value is torch's to the last bit, and the gradient differs from torch's
-only in entries under ``tiny`` (0 here, subnormal there).
+arguments at or above a floor a little above ``log(tiny)`` and writes an exact 0 where the
+argument was below it. Terms under ``e·tiny`` times the largest one cannot move a float sum that
+holds the largest (its ``exp`` is 1), so the value is torch's to the last bit, and the gradient
+differs from torch's only in entries under ``e·tiny`` (0 here, tiny or subnormal there).
 """
 
 from __future__ import annotations
