@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from unittest import mock
 
 import pytest
 import torch
@@ -87,6 +88,23 @@ def test_player_schedule_and_gradient_isolation():
     assert all(p.requires_grad for p in model.parameters())  # and are trainable again afterwards
     adam_steps = {p.name: int(next(iter(o.state.values()))["step"]) for p, o in zip(trainer.players, trainer.optimizers)}
     assert adam_steps == {"critic": 12, "generator": 4}
+
+
+def test_adam_steps_as_torchs_per_tensor_loop_to_the_bit():
+    """Player's Adam (foreach) takes the very steps of torch's CPU default: seeded runs keep their trajectories."""
+    data = toy_points()
+    params = {}
+    for foreach in (True, False):
+        model = build_model("gan", data.info, {"critic_steps": "2"})
+        if foreach:
+            trainer = Trainer(model, data, run_config(30, lr_decay="cosine"), progress=False)
+        else:  # torch's own default on the CPU
+            with mock.patch.object(Player, "make_optimizer", lambda p: torch.optim.Adam(p.parameters, lr=p.lr, betas=p.betas)):
+                trainer = Trainer(model, data, run_config(30, lr_decay="cosine"), progress=False)
+        assert [o.defaults["foreach"] for o in trainer.optimizers] == [foreach or None] * 2
+        trainer.fit()
+        params[foreach] = [p.detach().clone() for p in model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(params[True], params[False]))
 
 
 @dataclass
