@@ -26,7 +26,6 @@ metric: ``log_weights(x, k, labels=None) -> (k, B)``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 

@@ -13,7 +13,6 @@ Float32 inputs stay float32.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
