@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from igm import log_mean_exp, logsumexp
-from igm.logexp import exp_floor
+from igm.logexp import exp_floor, floored_exp
 
 
 def spread(scale: float, shape: tuple[int, ...] = (64, 300), dtype: torch.dtype = torch.float32):
@@ -60,3 +60,23 @@ def test_exp_floor_is_a_normal_float_clear_of_the_edge() -> None:
         floor = torch.tensor(exp_floor(dtype), dtype=dtype)
         assert floor.exp() >= torch.finfo(dtype).tiny
     assert exp_floor(torch.float32) == pytest.approx(-86.34, abs=0.01)
+
+
+def test_floored_exp_is_torchs_exp_but_zero_under_the_floor() -> None:
+    x = torch.linspace(-120.0, 5.0, 2001).requires_grad_()
+    ours = floored_exp(x)
+    theirs = torch.exp(x)
+    normal = x.detach() >= exp_floor(torch.float32)
+    assert torch.equal(ours[normal], theirs[normal])
+    assert (ours[~normal] == 0).all() and (theirs[~normal] < torch.finfo(torch.float32).tiny * math.e).all()
+    w = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    (g_ours,) = torch.autograd.grad((ours * w).sum(), x)
+    (g_theirs,) = torch.autograd.grad((theirs * w).sum(), x)
+    assert torch.equal(g_ours[normal], g_theirs[normal]) and (g_ours[~normal] == 0).all()
+    y = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(floored_exp, (y,)) and torch.autograd.gradgradcheck(floored_exp, (y,))
+
+
+def test_empty_reduction_as_torch() -> None:
+    x = torch.zeros(3, 0)
+    assert torch.equal(logsumexp(x, 1), torch.logsumexp(x, 1))

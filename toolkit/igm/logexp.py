@@ -1,4 +1,4 @@
-"""Log-sum-exp and log-mean-exp that stay fast where ``exp`` underflows.
+"""Log-sum-exp, log-mean-exp and exp that stay fast where ``exp`` underflows.
 
 torch's CPU ``exp`` leaves its vectorised path for an argument whose result is subnormal or
 zero (below ``log(finfo.tiny)``: −87.34 in float32, −708.4 in float64): on one thread of this
@@ -42,17 +42,43 @@ def _floor_and_least(dtype: torch.dtype) -> tuple[float, float]:
     return floor.item(), floor.exp().item()
 
 
-def _exp_above_floor(x: Tensor) -> Tensor:
+def _exp_above_floor(x: Tensor, overwrite: bool) -> Tensor:
     """``exp(x)`` with every entry whose argument is below :func:`exp_floor` written as 0.
 
     Arguments are clamped up to the floor, and a threshold then zeroes every ``exp`` that is not
     above ``exp(floor)``: two passes where a comparison and a masked fill would take three.
-    Overwrites ``x`` (a temporary of the caller) unless autograd records it (a double backward).
+    ``overwrite``: ``x`` is a temporary of the caller and may hold the result. Autograd never
+    records the in-place passes; when it records (a double backward), every pass is out of place.
     """
     floor, least = _floor_and_least(x.dtype)
     if torch.is_grad_enabled() and x.requires_grad:
         return nnf.threshold(x.clamp_min(floor).exp(), least, 0.0)
-    return nnf.threshold_(x.clamp_min_(floor).exp_(), least, 0.0)
+    x = x.clamp_min_(floor) if overwrite else x.clamp_min(floor)
+    return nnf.threshold_(x.exp_(), least, 0.0)
+
+
+class _FlooredExp(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:
+        out = _exp_above_floor(x, overwrite=False)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:
+        (out,) = ctx.saved_tensors
+        return grad * out  # torch's exp backward: the gradient times the result
+
+
+def floored_exp(x: Tensor) -> Tensor:
+    """``torch.exp`` but fast where it underflows: 0 where the argument is below :func:`exp_floor`.
+
+    For kernels such as ``exp(−‖a − b‖² / 2s²)`` with a narrow ``s``; a float's exact ``exp``
+    there is subnormal or 0 and torch's CPU ``exp`` takes its slow path to make it.
+    """
+    if not x.is_floating_point():
+        return torch.exp(x)
+    return _FlooredExp.apply(x)
 
 
 class _LogSumExp(torch.autograd.Function):
@@ -60,7 +86,7 @@ class _LogSumExp(torch.autograd.Function):
     def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, dim: int) -> Tensor:
         top = x.amax(dim, keepdim=True)
         top = top.masked_fill(top.isinf(), 0.0)  # an all −inf (or +inf) row: as torch does
-        out = _exp_above_floor(x - top).sum(dim).log_().add_(top.squeeze(dim))
+        out = _exp_above_floor(x - top, overwrite=True).sum(dim).log_().add_(top.squeeze(dim))
         ctx.save_for_backward(x, out)
         ctx.dim = dim
         return out
@@ -69,15 +95,15 @@ class _LogSumExp(torch.autograd.Function):
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, None]:
         x, out = ctx.saved_tensors
         dim = ctx.dim
-        return grad.unsqueeze(dim) * _exp_above_floor(x - out.unsqueeze(dim)), None
+        return grad.unsqueeze(dim) * _exp_above_floor(x - out.unsqueeze(dim), overwrite=True), None
 
 
 def logsumexp(x: Tensor, dim: int) -> Tensor:
     """``log Σ exp(x)`` along ``dim`` (removed), as ``torch.logsumexp`` but fast where terms underflow.
 
-    Floating tensors of at least one dimension; anything else goes to ``torch.logsumexp``.
+    Floating tensors with entries along ``dim``; anything else goes to ``torch.logsumexp``.
     """
-    if not x.is_floating_point() or x.dim() == 0:
+    if not x.is_floating_point() or x.dim() == 0 or x.shape[dim] == 0:
         return torch.logsumexp(x, dim=dim)
     return _LogSumExp.apply(x, dim % x.dim())
 
