@@ -91,7 +91,7 @@ def test_player_schedule_and_gradient_isolation():
 
 
 def test_adam_steps_as_torchs_per_tensor_loop_to_the_bit():
-    """Player's Adam (foreach) takes the very steps of torch's CPU default: seeded runs keep their trajectories."""
+    """Player's Adam (foreach) takes the very steps of torch's CPU default: seeded runs keep their paths."""
     data = toy_points()
     params = {}
     for foreach in (True, False):
@@ -99,7 +99,8 @@ def test_adam_steps_as_torchs_per_tensor_loop_to_the_bit():
         if foreach:
             trainer = Trainer(model, data, run_config(30, lr_decay="cosine"), progress=False)
         else:  # torch's own default on the CPU
-            with mock.patch.object(Player, "make_optimizer", lambda p: torch.optim.Adam(p.parameters, lr=p.lr, betas=p.betas)):
+            loop = lambda p: torch.optim.Adam(p.parameters, lr=p.lr, betas=p.betas)  # noqa: E731
+            with mock.patch.object(Player, "make_optimizer", loop):
                 trainer = Trainer(model, data, run_config(30, lr_decay="cosine"), progress=False)
         assert [o.defaults["foreach"] for o in trainer.optimizers] == [foreach or None] * 2
         trainer.fit()
