@@ -262,3 +262,20 @@ def test_resume_with_lr_decay_is_bit_exact(tmp_path, monkeypatch):
     trainer.fit(resume=True)
     a, b = full.state_dict(), resumed.state_dict()
     assert all(torch.equal(a[key], b[key]) for key in a)
+
+
+def test_adam_takes_adams_step_against_a_float64_reference():
+    """Kingma & Ba's update (eps 1e-8, no weight decay), written out in float64, four steps."""
+    torch.manual_seed(0)
+    weight = nn.Parameter(torch.randn(5, 3))
+    theta = weight.detach().double().clone()
+    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
+    opt = Player("p", [weight], lr=1e-2, betas=(0.5, 0.9)).make_optimizer()
+    for t in range(1, 5):
+        g = torch.randn(5, 3)
+        weight.grad = g.clone()
+        opt.step()
+        m = 0.5 * m + 0.5 * g.double()
+        v = 0.9 * v + 0.1 * g.double() ** 2
+        theta = theta - 1e-2 * (m / (1 - 0.5**t)) / ((v / (1 - 0.9**t)).sqrt() + 1e-8)
+    torch.testing.assert_close(weight.detach().double(), theta, rtol=0, atol=1e-6)

@@ -35,6 +35,7 @@ from torch import Tensor
 from igm.draws import randn
 from igm.likelihoods import LOG_2PI, std_normal_log_prob
 from igm.logexp import log_mean_exp  # noqa: F401  (igm.bounds.log_mean_exp, where it lived first)
+
 DEFAULT_MAX_ELEMENTS = 1 << 22  # decoder output numbers per chunk (16 MB in float32)
 
 # log p(x | z): x (B, *event), z (B, L) or (c, B, L), labels (B,) or None -> (B,) or (c, B)
