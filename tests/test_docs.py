@@ -76,7 +76,7 @@ def test_checkpoints_md_documents_the_format():
 def test_readme_points_at_the_docs_and_keeps_its_commands():
     readme = (ROOT / "README.md").read_text()
     assert "docs/plugins.md" in readme and "docs/checkpoints.md" in readme and "examples/igm-plugin-example" in readme
-    assert "bash scripts/setup.sh && .venv/bin/igm fit gan-si --data ring8 --metric modes" in readme  # the main job
+    assert "bash scripts/setup.sh && .venv/bin/igm fit sig --data ring8 --metric modes" in readme  # the main job
     assert "bash scripts/setup.sh && .venv/bin/python -m pytest" in readme
     for link in re.findall(r"\]\(((?:docs|examples)/[^)#]+)\)", readme):
         assert (ROOT / link).exists(), f"README links to missing {link}"

@@ -18,6 +18,9 @@ keeps the run's promises:
   naming the player (or tensor) and step; nothing non-finite is ever checkpointed, so the last
   checkpoint is a good one; a failed write (a full disk) or Ctrl-C stops with one line saying
   where the run can be resumed from;
+- subnormal floats flushed to zero on the CPU while it trains (``flush_subnormals``,
+  :mod:`igm.subnormals`): Adam's decaying second moments otherwise put every step on the CPU's
+  slow path for them;
 - data parallel over several processes (:mod:`igm.distributed`): each player's loss runs inside
   its own DistributedDataParallel, each rank reads its own shard of the data with its own seed,
   and rank 0 alone writes files; the trainer state holds every rank's RNG and data position.
@@ -45,6 +48,7 @@ from igm.errors import CheckpointError, ConfigError, Interrupted, RunWriteError,
 from igm.models import Model
 from igm.progress import ProgressBar
 from igm.rundir import RunLock, rewind_metrics
+from igm.subnormals import flush_subnormals
 from igm.tracking import BEST_FILE, Evaluator, TensorBoardLog
 
 METRICS_FILE = "metrics.jsonl"
@@ -74,6 +78,7 @@ class RunConfig:
     tensorboard: bool = False  # TensorBoard events of losses, scores and pictures in DIR/tensorboard
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast of every loss (divergences keep float32 where needed)
     compile: bool = False  # torch.compile each player's loss
+    flush_subnormals: bool = True  # CPU: subnormal floats are 0 while training (faster; igm.subnormals)
 
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "log_every"):
@@ -306,7 +311,8 @@ class Trainer:
         if self.run.tensorboard and self.main and self.out_dir is not None and self.tensorboard is None:
             self.tensorboard = TensorBoardLog(self.out_dir, resume_step=self.step + 1 if self.step else None)
         try:
-            return self._loop()
+            with flush_subnormals(self.run.flush_subnormals):
+                return self._loop()
         finally:
             if self.tensorboard is not None:
                 self.tensorboard.close()

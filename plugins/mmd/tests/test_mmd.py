@@ -6,7 +6,7 @@ import torch
 
 from igm import RunConfig, Trainer, mmd2, mode_coverage
 from igm.testing import build_model, check_model, toy_images, toy_points
-from igm_mmd import mean_cov, moments_loss
+from igm_mmd import MomentMatching, mean_cov, moments_loss
 
 
 def test_contract_on_points(tmp_path):
@@ -30,6 +30,11 @@ def test_losses_are_mmd_and_moment_distance():
     mu, cov = mean_cov(x)
     torch.testing.assert_close(cov, torch.cov(x.T, correction=0))
     assert moments_loss(x, x) == 0
+
+
+def test_run_defaults_decay_the_rate_on_points_only():
+    assert MomentMatching.run_defaults(toy_points().info)["lr_decay"] == "cosine"
+    assert "lr_decay" not in MomentMatching.run_defaults(toy_images().info)
 
 
 def _train(statistics: str, data, steps: int = 400):
