@@ -14,6 +14,9 @@ Per training step (one round of players), both do the same work:
   are frozen (requires_grad off) during this step, exactly as igm's Trainer does, so both
   backwards compute the same gradients; zero_grad, backward, Adam step.
 
+Whole runs of both flush subnormal floats to zero, as ``Trainer.fit`` does (``igm.subnormals``):
+the ratio is the trainer's overhead, not a difference of floating-point modes.
+
 igm's Trainer additionally reads each loss with ``.item()`` to stop on a non-finite loss and
 keeps the per-interval loss means for its log: that is part of what it costs, and is counted.
 
@@ -47,6 +50,7 @@ import torch.nn.functional as F
 from _bench import Interleaved, env_int, ratio_of_minimums, rounds_within, run_rounds, spread, write_result
 
 from igm.data import open_data
+from igm.subnormals import flush_subnormals
 from igm.testing import build_model
 from igm.trainer import RunConfig, Trainer
 
@@ -163,7 +167,11 @@ def test_p1_gan_grid25_trainer_overhead(benchmark, torch_threads, tmp_path: Path
         """Set-up (untimed): deep copies of a freshly built igm GAN's networks; returns the timed loop."""
         model = build_model("gan", source.info)
         G, D = copy.deepcopy(model.generator.net), copy.deepcopy(model.critic)
-        return lambda: plain_loop(G, D, data, steps, BATCH, latent, g_opt, d_opt)
+        def loop() -> None:
+            with flush_subnormals():  # the floating-point mode Trainer.fit trains in
+                plain_loop(G, D, data, steps, BATCH, latent, g_opt, d_opt)
+
+        return loop
 
     # warm-up (allocator, autograd, first-call paths), not timed
     plain(WARMUP_STEPS)()

@@ -22,7 +22,8 @@ keeps per-interval loss means: that is part of what it costs, and is counted.
 
 Rows per model: whole runs of ``IGM_BENCH_P1_VAE_STEPS`` (default 1,500) steps,
 ``Trainer(...).fit()`` with ``out_dir=None`` and no progress bar against the plain loop,
-interleaved rounds, per-round ratio, median over rounds (issue target <= 1.05); and a per-step
+interleaved rounds, per-round ratio, median over rounds (issue target <= 1.05; both flush
+subnormals to zero, as ``Trainer.fit`` does); and a per-step
 alternation (``Trainer.train_step`` against the plain step, called alternately) as a steadier
 cross-check on a busy machine.
 
@@ -42,6 +43,7 @@ from _bench import Interleaved, env_int, ratio_of_minimums, rounds_within, run_r
 from test_p1_trainer_overhead import adam_settings, alternate_steps
 
 from igm.data import open_data
+from igm.subnormals import flush_subnormals
 from igm.testing import build_model
 from igm.trainer import RunConfig, Trainer
 
@@ -107,8 +109,9 @@ def test_p1_vae_digits_trainer_overhead(benchmark, torch_threads, k: int) -> Non
 
         def loop() -> None:
             torch.manual_seed(0)
-            for _ in range(steps):
-                step()
+            with flush_subnormals():  # the floating-point mode Trainer.fit trains in
+                for _ in range(steps):
+                    step()
 
         return loop
 
