@@ -5,15 +5,16 @@ API::
     flushing() -> bool                   # does this thread flush subnormals to zero now?
     flush_subnormals(on=True)            # context manager: flush (or not) inside, the old state after
 
-A float32 is subnormal below ``tiny`` = 1.18e-38. x86 CPUs compute with such values, as inputs
-or results, on a slow path: ``sqrt`` over a list of tensors that holds them takes 2.1 ms where
-normal values take 54 us (benchmarks/README.md). Training makes them without asking: the
-second moments of Adam decay towards 0 for parameters whose gradients are nearly 0, and every
-Adam step then takes ``sqrt`` of them. Flushing (the CPU's FTZ and DAZ modes, which
-``torch.set_flush_denormal`` sets) makes a subnormal result 0 and reads a subnormal input as 0.
-A point mixture's step gets 15-20% faster; the weights of the runs measured are the same to
-the bit, because a subnormal second moment only ever meets Adam's ``eps`` (1e-8), which its
-square root does not change. The trainer flushes by default (``RunConfig.flush_subnormals``).
+A float32 is subnormal below ``tiny`` = 1.18e-38. x86 CPUs compute with such values on a slow
+path. Training makes them without asking: the second moments of Adam decay towards 0 for
+parameters whose gradients are nearly 0, and every Adam step takes ``sqrt`` of them (torch's CPU
+``sqrt`` of a subnormal is slow even in the CPU's denormals-are-zero mode). Flushing (the FTZ and
+DAZ modes, which ``torch.set_flush_denormal`` sets) makes a subnormal result 0, so the moments
+go straight to 0: a decaying second moment over gan's point generator costs 564 us a round
+instead of 2,049, and a gan or sig step on grid25 0.90x the time (benchmarks/subnormals.py).
+The weights of the runs measured are the same to the bit: a subnormal second moment only ever
+meets Adam's ``eps`` (1e-8), which its square root does not change. The trainer flushes by
+default (``RunConfig.flush_subnormals``).
 
 The mode belongs to a thread. POSIX threads inherit it when they start, so torch's intra-op
 worker threads flush too only if they started after it was set; on one thread
