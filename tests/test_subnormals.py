@@ -29,6 +29,17 @@ def test_subnormal_results_are_zero_inside_and_kept_after():
     assert half_tiny() == 2.0**-127
 
 
+def test_the_mode_is_read_in_float32_whatever_the_default_dtype():
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)  # half of float32's tiny is a normal float64
+    try:
+        with flush_subnormals():
+            assert flushing()
+        assert not flushing()
+    finally:
+        torch.set_default_dtype(before)
+
+
 def test_nested_blocks_and_an_error_restore_the_mode():
     with flush_subnormals():
         with flush_subnormals(False):

@@ -35,7 +35,7 @@ _TINY = torch.finfo(torch.float32).tiny
 
 def flushing() -> bool:
     """Whether this thread now flushes subnormal float32 results to zero."""
-    return bool((torch.tensor(_TINY) / 2).item() == 0.0)
+    return bool((torch.tensor(_TINY, dtype=torch.float32) / 2).item() == 0.0)
 
 
 @contextlib.contextmanager
