@@ -123,13 +123,16 @@ def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
     w = build_model("gan", grid25, {"divergence": "wasserstein"})
     c = w.config
     assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (2e-3, 6e-3, 0.5, 0.9, 1.0, 1)
-    assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256), (256, 256), "leaky_relu")
+    assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256, 256), (256, 256), "leaky_relu")
     assert w.divergence.config.gp_weight == 1.0 and [p.lr for p in w.players()] == [6e-3, 2e-3]
+    assert w.divergence.config.gp_one_sided and jsd.gp_one_sided is None  # WGAN-LP on points
+    two = build_model("gan", grid25, {"divergence": "wasserstein", "gp_one_sided": "false", "g_hidden": "256,256"})
+    assert not two.divergence.config.gp_one_sided and two.config.g_hidden == (256, 256)  # the user's win
     mine = build_model("gan", grid25, {"divergence": "wasserstein", "lr_g": "2e-4", "gp_weight": "10"})
     assert (mine.config.lr_g, mine.config.lr_d, mine.divergence.config.gp_weight) == (2e-4, 6e-3, 10.0)  # the user's win
     image = build_model("gan", toy_images().info, {"divergence": "wasserstein"})  # images: Gulrajani et al.'s rate
     assert (image.config.lr_g, image.config.lr_d, image.config.beta2) == (1e-4, 1e-4, 0.999)
-    assert image.divergence.config.gp_weight == 10.0  # the divergence's own default
+    assert image.divergence.config.gp_weight == 10.0 and not image.divergence.config.gp_one_sided  # its own defaults
     with pytest.raises(igm.ConfigError, match="gp_weight=5.0 has no effect with divergence=jsd"):
         build_model("gan", grid25, {"gp_weight": "5"})
     older = build_model("gan", grid25, {"gp_weight": "10"})  # what files written before gp_weight was "auto" store

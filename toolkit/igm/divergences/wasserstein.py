@@ -4,7 +4,9 @@ The critic ``c`` (real-valued, no sigmoid) minimises
 
     E_fake c − E_real c + gp_weight · E[(‖∇c(x̂)‖₂ − 1)²],  x̂ = ε·real + (1 − ε)·fake,
 
-with ``ε ~ U(0, 1)`` drawn per example from torch's global RNG. The generator minimises
+with ``ε ~ U(0, 1)`` drawn per example from torch's global RNG. With ``gp_one_sided`` the penalty
+is ``E[max(0, ‖∇c(x̂)‖₂ − 1)²]`` (WGAN-LP, Petzka et al., 2018): it bounds the critic's slope
+without forcing it to 1 everywhere between the two samples. The generator minimises
 ``−E_fake c`` and ``estimate = E_real c − E_fake c`` (the Kantorovich–Rubinstein dual value).
 """
 
@@ -20,8 +22,10 @@ from igm.errors import ConfigError
 
 
 @full_precision
-def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
+def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor, one_sided: bool = False) -> Tensor:
     """Return ``E[(‖∇c(x̂)‖₂ − 1)²]`` on random interpolates of ``real`` and ``fake``.
+
+    ``one_sided``: ``E[max(0, ‖∇c(x̂)‖₂ − 1)²]``, norms under 1 go unpenalised.
 
     ``real`` and ``fake`` have the same shape (N, *event); ``ε`` has shape (N, 1, ..., 1).
     Both are detached: the penalty trains the critic only. The gradient is built with
@@ -39,13 +43,14 @@ def gradient_penalty(critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
         x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
         out = critic_logits(critic, x_hat, "wasserstein")  # (N,)
         (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)  # (N, *event)
-        norms = torch.linalg.vector_norm(grad.flatten(1), dim=1)  # (N,)
-        return (norms - 1.0).pow(2).mean()
+        excess = torch.linalg.vector_norm(grad.flatten(1), dim=1) - 1.0  # (N,)
+        return (excess.clamp(min=0.0) if one_sided else excess).pow(2).mean()
 
 
 @dataclass
 class WassersteinConfig:
     gp_weight: float = 10.0  # weight of the gradient penalty in the critic loss
+    gp_one_sided: bool = False  # penalise only gradient norms above 1 (WGAN-LP)
 
     def __post_init__(self) -> None:
         if not self.gp_weight >= 0.0:
@@ -53,7 +58,7 @@ class WassersteinConfig:
 
 
 class Wasserstein(Divergence):
-    """Wasserstein-1 distance through a gradient-penalised critic (WGAN-GP)."""
+    """Wasserstein-1 distance through a gradient-penalised critic (WGAN-GP, or WGAN-LP with gp_one_sided)."""
 
     name = "wasserstein"
     Config = WassersteinConfig
@@ -64,7 +69,7 @@ class Wasserstein(Divergence):
         real_c = critic_logits(critic, real, self.name)  # (N,)
         loss = fake_c.mean() - real_c.mean()
         if self.config.gp_weight > 0:
-            loss = loss + self.config.gp_weight * gradient_penalty(critic, real, fake)
+            loss = loss + self.config.gp_weight * gradient_penalty(critic, real, fake, self.config.gp_one_sided)
         return loss
 
     def generator_loss(self, critic: Critic, real: Tensor, fake: Tensor) -> Tensor:
