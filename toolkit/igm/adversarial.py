@@ -94,9 +94,9 @@ IMAGE_DEFAULTS = {**OTHER_DEFAULTS, "lr_g": 2e-4, "lr_d": 2e-4}
 # points: its critic's loss is linear and never saturates, so the critic must outpace the generator
 # (lr_d 3x lr_g), or the fakes circle the data instead of landing on it; a penalty of 10 holds the
 # critic too smooth to find modes 0.01-0.05 wide, so 1, and one-sided (WGAN-LP), with a third
-# hidden layer in the generator: grid25 HQ 0.41-0.62 against 0.11-0.20, ring8 0.89-0.94 against
-# 0.79-0.84 (seeds 0, 1; Q1, benchmarks/README.md). On images it keeps Gulrajani et al.'s 1e-4
-# and two-sided penalty: 2e-4 was measured for jsd only.
+# hidden layer in the generator: grid25 HQ 0.17-0.62 against 0.08-0.20, ring8 0.88-0.95 against
+# 0.79-0.91 (5 seeds; benchmarks/README.md "WGAN-GP on points"). On images it keeps Gulrajani et
+# al.'s 1e-4 and two-sided penalty: 2e-4 was measured for jsd only.
 DIVERGENCE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "points": {"wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "gp_weight": 1.0, "gp_one_sided": True,
                                "g_hidden": (256, 256, 256)}},
