@@ -222,23 +222,22 @@ def test_one_sided_penalty_charges_only_slopes_above_one():
     def quadratic(x: Tensor) -> Tensor:
         return 0.5 * x.flatten(1).pow(2).sum(1)
 
-    real, fake = torch.zeros(256, 3), torch.randn(256, 3, dtype=torch.float64)
+    real, fake = torch.zeros(256, 3, dtype=torch.float64), torch.randn(256, 3, dtype=torch.float64)
     torch.manual_seed(11)
     slope = (1 - torch.rand(256, 1, dtype=torch.float64).flatten()) * fake.norm(dim=1)
     assert (slope < 1).any() and (slope > 1).any()  # both sides of 1 occur in this draw
     torch.manual_seed(11)
-    lp = gradient_penalty(quadratic, real.double(), fake, one_sided=True)
+    lp = gradient_penalty(quadratic, real, fake, one_sided=True)
     torch.testing.assert_close(lp, (slope - 1).clamp(min=0).pow(2).mean())
     torch.manual_seed(11)
-    assert float(gradient_penalty(quadratic, real.double(), fake)) > float(lp)  # GP also charges the slopes under 1
+    assert float(gradient_penalty(quadratic, real, fake)) > float(lp)  # GP also charges the slopes under 1
     for scale, expected in ((0.5, 0.0), (5.0, 16.0)):  # linear critics: slope = scale everywhere
         w = torch.tensor([scale, 0.0, 0.0], dtype=torch.float64)
-        torch.testing.assert_close(gradient_penalty(_linear(w), real.double(), fake, one_sided=True),
-                                   torch.tensor(expected, dtype=torch.float64))
-    div = Wasserstein(gp_weight=2.0, gp_one_sided=True)  # the option reaches the critic loss
-    w = torch.tensor([0.5, 0.0, 0.0], dtype=torch.float64)
-    diff = (real.double() @ w).mean() - (fake @ w).mean()
-    torch.testing.assert_close(div.critic_loss(_linear(w), real.double(), fake), -diff)
+        penalty = gradient_penalty(_linear(w), real, fake, one_sided=True)
+        torch.testing.assert_close(penalty, torch.tensor(expected, dtype=torch.float64))
+    w = torch.tensor([0.5, 0.0, 0.0], dtype=torch.float64)  # the option reaches the critic loss: no penalty here
+    diff = (real @ w).mean() - (fake @ w).mean()
+    torch.testing.assert_close(Wasserstein(gp_weight=2.0, gp_one_sided=True).critic_loss(_linear(w), real, fake), -diff)
 
 
 def test_gradient_penalty_trains_the_critic_weights_only():

@@ -10,9 +10,9 @@ that building a model never discovers plugins. A model built directly, ``GAN(con
 gets the core's built-in divergences by name.
 
 Options of the divergence live in the model's config under their own names (``loss``,
-``direction``, ``gp_weight``, ``gp_one_sided``, ``r1_weight``: :data:`DIVERGENCE_OPTIONS`); one that the chosen
-divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an exponential
-moving average of the generator, which is what users sample.
+``direction``, ``gp_weight``, ``gp_one_sided``, ``r1_weight``: :data:`DIVERGENCE_OPTIONS`); one
+that the chosen divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an
+exponential moving average of the generator, which is what users sample.
 
 Defaults by data and divergence: the networks, rates, Adam's β2 and the ``gp_*`` options of
 :class:`AdversarialConfig` are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes
