@@ -264,6 +264,24 @@ def test_resume_refuses_an_edited_config(old, new, needle, capsys, tmp_path, mon
     assert (run_dir / "trainer.safetensors").read_bytes() == before
 
 
+def test_resume_names_a_setting_that_the_run_predates(capsys, tmp_path, monkeypatch, tiny):
+    """A file without a setting that is now set (wasserstein's gp_one_sided on points, say): one line naming it."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = copy_run(tiny, tmp_path / "run")
+
+    def older(tensors, meta):  # what a checkpoint written before the setting ``ema`` existed would hold
+        model_meta = json.loads(meta["igm.model_checkpoint"])
+        config = json.loads(model_meta["igm.config"])
+        del config["ema"]
+        meta["igm.model_checkpoint"] = json.dumps({**model_meta, "igm.config": json.dumps(config)})
+
+    _damage_trainer(run_dir, older)
+    before = (run_dir / "trainer.safetensors").read_bytes()
+    line = one_line(capsys, "fit", "--resume", "--out", "run", "--steps", "6")
+    assert "older igm that did not have the setting ema = 0.0" in line and "start a new run" in line
+    assert (run_dir / "trainer.safetensors").read_bytes() == before
+
+
 def test_info_escapes_what_a_file_says(capsys, tmp_path, monkeypatch, tiny):
     monkeypatch.chdir(tmp_path)
     meta = {**metadata(tiny / "model.safetensors"), "igm.plugin_version": "1\nError: spoofed\x1b[2J"}

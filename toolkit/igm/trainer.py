@@ -567,13 +567,23 @@ class Trainer:
         for saved, now in ((json.loads(metadata["igm.config"]), cfg.to_dict(self.model.config)),
                            (saved_run, run_record(self.run))):
             if saved is not None:
-                pairs += [(k, saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now))]
-        diffs = [f"{key} {old!r} -> {new!r}" for key, old, new in pairs if old != new]
+                pairs += [(k, saved.get(k, _ABSENT), now.get(k)) for k in sorted(set(saved) | set(now))]
+        pairs = [(key, old, new) for key, old, new in pairs if (None if old is _ABSENT else old) != new]
+        added = [f"{key} = {new!r}" for key, old, new in pairs if old is _ABSENT]
+        if added:  # the file predates a setting that is now set: what the older igm did there is not known here
+            raise ConfigError(
+                f"--resume: the run was written by an older igm that did not have the setting {'; '.join(added[:4])} "
+                "(its value now): finish the run with the igm that started it, or start a new run"
+            )
+        diffs = [f"{key} {old!r} -> {new!r}" for key, old, new in pairs]
         if diffs:
             raise ConfigError(
                 f"--resume: the run's settings differ from its checkpoint ({'; '.join(diffs[:4])}): "
                 "a resumed run keeps its settings; restore config.toml or start a new run"
             )
+
+
+_ABSENT = object()  # a setting that a checkpoint's stored config does not name
 
 
 def run_record(run: RunConfig) -> dict[str, Any]:
