@@ -72,3 +72,14 @@ def test_bad_toml_is_one_line(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(ConfigError, match="does not exist"):
         cfg.read_toml(tmp_path / "missing.toml")
+
+
+def test_fill_auto_sets_only_the_fields_still_at_their_auto_value():
+    auto = {"lr": 0.0, "hidden": ()}
+    table = {"lr": 3e-3, "hidden": (256, 256)}
+    assert cfg.fill_auto(Sample(lr=0.0, hidden=()), table, auto) == Sample(lr=3e-3, hidden=(256, 256))
+    # a value the user set stays, whatever the table says; fields the table does not name are untouched
+    assert cfg.fill_auto(Sample(lr=0.5, hidden=(), steps=7), table, auto) == Sample(lr=0.5, hidden=(256, 256), steps=7)
+    # a list, as TOML gives it, is the tuple it stands for: an empty list is still "auto"
+    assert cfg.fill_auto(Sample(lr=0.0, hidden=[]), table, auto).hidden == (256, 256)  # type: ignore[arg-type]
+    assert cfg.fill_auto(Sample(lr=0.0, hidden=[8]), table, auto).hidden == [8]  # type: ignore[arg-type]

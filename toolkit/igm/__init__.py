@@ -32,7 +32,7 @@ The names, by what they are for (docs/plugins.md documents each):
 - metrics: ``Metric``, ``mode_coverage``; pictures: ``save_samples``, ``save_class_grid``,
   ``class_samples``, ``scatter``, ``histogram``;
 - training and checkpoints: ``Trainer``, ``RunConfig``, ``load``, ``save``, ``read_metadata``;
-- configs: ``build_config`` (a config dataclass from ``--set``-style values, checked);
+- configs: ``build_config`` (a config dataclass from ``--set``-style values, checked), ``fill_auto``;
 - errors and limits: ``IgmError``, ``ConfigError``, ``DataError``, ``CheckpointError``,
   ``TrainingError``, ``check_allocation``.
 """
@@ -150,6 +150,7 @@ _LAZY = {
     "IgmError": "igm.errors",
     "ConfigError": "igm.errors",
     "build_config": "igm.config:build",
+    "fill_auto": "igm.config",
     "DataError": "igm.errors",
     "CheckpointError": "igm.errors",
     "TrainingError": "igm.errors",

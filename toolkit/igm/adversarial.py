@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from igm.config import refuse_unread
+from igm.config import fill_auto, refuse_unread
 from igm.data.base import Batch, DataInfo
 from igm.divergences.base import Divergence
 from igm.errors import ConfigError
 from igm.generators import Generator, ImplicitGenerator
 from igm.models import IMAGE_RUN_DEFAULTS, Model, Player, bind_labels, points_steps
-from igm.nn.factory import GeneratorConfig, conditional_classes, critic_net, generator_net, resolve_network
+from igm.nn.factory import MLP_ONLY, GeneratorConfig, conditional_classes, critic_net, generator_net, resolve_network
 
 if TYPE_CHECKING:
     from igm.registry import Registry
@@ -113,24 +113,15 @@ def resolve_defaults(config: AdversarialConfig, data: DataInfo) -> AdversarialCo
     MLP settings are filled only for an MLP; a DCGAN keeps them at "auto" (it reads none of them).
     """
     table = defaults_table(config.divergence, data)
-    mlp_only = {"g_hidden", "d_hidden", "d_activation"}
-    fill = {
-        name: value
-        for name, value in table.items()
-        if _plain(getattr(config, name)) == AUTO_VALUES[name] and (config.network == "mlp" or name not in mlp_only)
-    }
-    return dataclasses.replace(config, **fill)
+    if config.network != "mlp":
+        table = {name: value for name, value in table.items() if name not in MLP_ONLY}
+    return fill_auto(config, table, AUTO_VALUES)
 
 
 def defaults_table(divergence: str, data: DataInfo) -> dict[str, Any]:
     """The concrete value of every "auto" field for ``divergence`` on ``data``'s kind."""
     table = {"points": POINT_DEFAULTS, "image": IMAGE_DEFAULTS}.get(data.kind, OTHER_DEFAULTS)
     return {**table, **DIVERGENCE_DEFAULTS.get(data.kind, {}).get(divergence, {})}
-
-
-def _plain(value: Any) -> Any:
-    """A list (as TOML gives it) as a tuple, anything else as it is: for comparing with a default."""
-    return tuple(value) if isinstance(value, list) else value
 
 
 def builtin_divergence(name: str) -> type[Divergence]:

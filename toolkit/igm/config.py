@@ -19,6 +19,7 @@ import math
 import sys
 import types
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from igm.errors import ConfigError, did_you_mean
@@ -173,6 +174,18 @@ def refuse_unread(config: Any, names: tuple[str, ...], where: str) -> None:
             raise ConfigError(
                 f"{field.name}={value!r} has no effect with {where}: drop it (or choose a setting that reads it)"
             )
+
+
+def fill_auto(config: T, table: Mapping[str, Any], auto: Mapping[str, Any]) -> T:
+    """``config`` with each field named in ``table`` that still holds its "auto" value (``auto[name]``)
+    set to ``table[name]``: a family's defaults for one kind of data. A value the user set is never
+    replaced; a list (as TOML gives it) compares as the tuple it stands for."""
+
+    def plain(value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    fill = {name: value for name, value in table.items() if plain(getattr(config, name)) == auto[name]}
+    return dataclasses.replace(config, **fill)  # type: ignore[type-var]
 
 
 def to_dict(config: Any) -> dict[str, Any]:

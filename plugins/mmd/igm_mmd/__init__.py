@@ -15,6 +15,15 @@ and the covariance: ``‖μ_x − μ_y‖² + ‖Σ_x − Σ_y‖²_F``. It is h
 statistics matters: a generator can match the first two moments of a multi-modal mixture
 exactly while putting no mass on its modes (a single Gaussian blob with the mixture's mean
 and covariance does it), whereas the kernel statistics see every mode.
+
+Defaults on points (``igm fit mmd --data grid25`` with nothing set): a generator of four hidden
+layers of 256 at rate 3e-3, four widths (0.05, 0.2, 1, 5), 10,000 steps with the rate decaying
+to 0. A fixed kernel has no gradient that breaks the tie between two neighbouring modes for a
+sample halfway between them, so the generator must fold its latent space sharply; the fourth
+layer and the faster rate do that (grid25: 25/25, HQ 0.12 with the earlier 2×100 generator at 1e-3
+and eight widths; benchmarks/README.md, "mmd on grid25"). Four widths take half the kernel time of
+eight, which keeps the run under 3 minutes. Elsewhere the generator is 2×100 at 1e-3 with eight
+widths from 0.02 to 5.
 """
 
 from __future__ import annotations
@@ -31,14 +40,17 @@ import igm
 from igm import (
     IMAGE_RUN_DEFAULTS,
     Batch,
+    ConfigError,
     DataInfo,
     GeneratorConfig,
     ImplicitGenerator,
     MMD,
     Model,
     Player,
+    fill_auto,
     flatten_events,
     generator_net,
+    points_steps,
     resolve_network,
 )
 
@@ -50,9 +62,32 @@ class MMDConfig(GeneratorConfig):
     """Moment matching settings: the generator (GeneratorConfig), which statistics, the kernel."""
 
     statistics: Literal["mmd", "moments"] = "mmd"  # kernel MMD, or mean + covariance only
-    bandwidths: tuple[float, ...] = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # kernel widths s
+    bandwidths: tuple[float, ...] = ()  # kernel widths s; (): POINT_BANDWIDTHS on points, else OTHER_BANDWIDTHS
     unbiased: bool = True  # the U-statistic of MMD² (False: V-statistic)
-    lr_g: float = 1e-3
+    g_hidden: tuple[int, ...] = ()  # MLP generator sizes; (): 256,256,256,256 on points, else 100,100
+    lr_g: float = 0.0  # 0: 3e-3 on points, else 1e-3
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lr_g < 0:
+            raise ConfigError(f"lr_g must be positive (or 0 for the default), got {self.lr_g}")
+
+
+POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 6_000  # run_defaults on points; on a mixture of <= 8 components
+# what the "auto" values of MMDConfig become on points (seed 0, grid25, 10k steps: HQ 0.12 -> 0.84)
+# and on other data (the settings before; images read no g_hidden)
+POINT_DEFAULTS = {"bandwidths": (0.05, 0.2, 1.0, 5.0), "g_hidden": (256, 256, 256, 256), "lr_g": 3e-3}
+OTHER_DEFAULTS = {"bandwidths": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0), "g_hidden": (100, 100), "lr_g": 1e-3}
+AUTO_VALUES = {"bandwidths": (), "g_hidden": (), "lr_g": 0.0}
+
+
+def resolve_defaults(config: MMDConfig, data: DataInfo) -> MMDConfig:
+    """``config`` (network resolved) with its "auto" values made concrete for ``data``'s kind;
+    ``g_hidden`` only for an MLP (a DCGAN reads none of it)."""
+    table = POINT_DEFAULTS if data.kind == "points" else OTHER_DEFAULTS
+    if config.network != "mlp":
+        table = {name: value for name, value in table.items() if name != "g_hidden"}
+    return fill_auto(config, table, AUTO_VALUES)
 
 
 def mean_cov(x: Tensor) -> tuple[Tensor, Tensor]:
@@ -77,7 +112,7 @@ class MomentMatching(Model):
     Config = MMDConfig
 
     def __init__(self, config: MMDConfig, data: DataInfo) -> None:
-        config = resolve_network(config, data)
+        config = resolve_defaults(resolve_network(config, data), data)
         super().__init__(config, data)
         self.divergence = MMD(bandwidths=config.bandwidths, unbiased=config.unbiased)
         self.generator = ImplicitGenerator(generator_net(config, data), config.latent_dim, data.event_shape)
@@ -95,14 +130,13 @@ class MomentMatching(Model):
 
     @classmethod
     def run_defaults(cls, data: DataInfo) -> dict[str, Any]:
-        """10,000 steps of 256 off images; on points the rate decays to 0 (cosine), as the
-        adversarial families' does: the last steps then settle the samples onto the modes instead of
-        jittering them (ring8: HQ 0.754 at a constant rate, seed 0; 0.804-0.834 decayed, 5 seeds;
-        benchmarks/README.md)."""
+        """Off images 256 a batch; on points 10,000 steps (6,000 on a mixture of at most 8 components,
+        ring8) with the rate decaying to 0 (cosine), as the adversarial families' does: the last steps
+        then settle the samples onto the modes instead of jittering them (benchmarks/README.md)."""
         if data.kind == "image":
             return dict(IMAGE_RUN_DEFAULTS)
         if data.kind == "points":
-            return {"steps": 10_000, "batch_size": 256, "lr_decay": "cosine"}
+            return {"steps": points_steps(data, SMALL_MIXTURE_STEPS, POINT_STEPS), "batch_size": 256, "lr_decay": "cosine"}
         return {"steps": 10_000, "batch_size": 256}
 
 

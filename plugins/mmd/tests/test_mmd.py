@@ -32,13 +32,27 @@ def test_losses_are_mmd_and_moment_distance():
     assert moments_loss(x, x) == 0
 
 
+def test_defaults_on_points_differ_from_images_and_a_set_value_stays():
+    points = build_model("mmd", toy_points().info).config
+    assert (points.g_hidden, points.lr_g, points.bandwidths) == ((256, 256, 256, 256), 3e-3, (0.05, 0.2, 1.0, 5.0))
+    images = build_model("mmd", toy_images().info, {"g_width": "0.5"}).config
+    assert (images.g_hidden, images.lr_g) == ((), 1e-3)  # a DCGAN reads no g_hidden: it stays "auto"
+    assert images.bandwidths == (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+    mine = build_model("mmd", toy_points().info, {"g_hidden": "64", "lr_g": "0.01", "bandwidths": "0.5"}).config
+    assert (mine.g_hidden, mine.lr_g, mine.bandwidths) == ((64,), 0.01, (0.5,))
+    model = build_model("mmd", toy_points().info)
+    assert model.divergence.config.bandwidths == (0.05, 0.2, 1.0, 5.0)
+    assert [m.out_features for m in model.generator.modules() if isinstance(m, torch.nn.Linear)] == [256] * 4 + [2]
+
+
 def test_run_defaults_decay_the_rate_on_points_only():
     assert MomentMatching.run_defaults(toy_points().info)["lr_decay"] == "cosine"
     assert "lr_decay" not in MomentMatching.run_defaults(toy_images().info)
 
 
 def _train(statistics: str, data, steps: int = 400):
-    sets = {"statistics": statistics, "lr_g": "0.004", "bandwidths": "0.1,0.3,1,3"}  # 4 widths: a faster test
+    # 4 widths and the small generator: a faster test
+    sets = {"statistics": statistics, "lr_g": "0.004", "bandwidths": "0.1,0.3,1,3", "g_hidden": "100,100"}
     model = build_model("mmd", data.info, sets, seed=0)
     run = RunConfig(steps=steps, batch_size=256, seed=0, device="cpu", log_every=10_000, sample_every=0, checkpoint_every=0)
     Trainer(model, data, run, None, progress=False).fit()
