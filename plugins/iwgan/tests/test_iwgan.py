@@ -66,3 +66,16 @@ def test_k_left_unset_is_two_on_points_and_the_whole_batch_elsewhere():
     model = build_model("iwgan", grid25)  # groups of 2 in a batch of 8: each group's weights sum to 1
     w = importance_weights(model.critic(model.generator.sample(8)), model.group_size(8))
     torch.testing.assert_close(w.view(4, 2).sum(1), torch.ones(4))
+
+
+def test_generator_has_three_hidden_layers_on_points_unless_set():
+    """Known answers: 256,256,256 on points when g_hidden is unset (gan keeps 256,256); a DCGAN reads none."""
+    from igm import open_data
+
+    grid25 = open_data("grid25", 0).info
+    model = build_model("iwgan", grid25)
+    assert model.config.g_hidden == (256, 256, 256)
+    assert [m.out_features for m in model.generator.modules() if isinstance(m, torch.nn.Linear)] == [256, 256, 256, 2]
+    assert build_model("gan", grid25).config.g_hidden == (256, 256)
+    assert build_model("iwgan", grid25, {"g_hidden": "64,64"}).config.g_hidden == (64, 64)
+    assert build_model("iwgan", toy_images().info, {"g_width": "0.5"}).config.g_hidden == ()

@@ -16,14 +16,14 @@ statistics matters: a generator can match the first two moments of a multi-modal
 exactly while putting no mass on its modes (a single Gaussian blob with the mixture's mean
 and covariance does it), whereas the kernel statistics see every mode.
 
-Defaults on points (``igm fit mmd --data grid25`` with nothing set): a generator of four hidden
-layers of 256 at rate 3e-3, four widths (0.05, 0.2, 1, 5), 10,000 steps with the rate decaying
-to 0. A fixed kernel has no gradient that breaks the tie between two neighbouring modes for a
-sample halfway between them, so the generator must fold its latent space sharply; the fourth
-layer and the faster rate do that (grid25: 25/25, HQ 0.12 with the earlier 2×100 generator at 1e-3
-and eight widths; benchmarks/README.md, "mmd on grid25"). Four widths take half the kernel time of
-eight, which keeps the run under 3 minutes. Elsewhere the generator is 2×100 at 1e-3 with eight
-widths from 0.02 to 5.
+Defaults on points (``igm fit mmd --data grid25`` with nothing set): a generator of five hidden
+layers of 192 at rate 3e-3, four widths (0.05, 0.2, 1, 5), 10,000 steps (6,000 on ring8) with the
+rate decaying to 0. A fixed kernel has no gradient that breaks the tie between two neighbouring
+modes for a sample halfway between them, so the generator must fold its latent space sharply at
+the boundaries; depth and the faster rate do that (grid25 HQ: 0.12 with the earlier 2×100 at 1e-3
+and eight widths, 0.79–0.83 with 4×256, 0.86 with 5×192; benchmarks/README.md, "mmd on the
+mixtures"). Four widths take ~20% less time a step than eight, which keeps the run under 3
+minutes. Elsewhere the generator is 2×100 at 1e-3 with eight widths from 0.02 to 5.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class MMDConfig(GeneratorConfig):
     statistics: Literal["mmd", "moments"] = "mmd"  # kernel MMD, or mean + covariance only
     bandwidths: tuple[float, ...] = ()  # kernel widths s; (): POINT_BANDWIDTHS on points, else OTHER_BANDWIDTHS
     unbiased: bool = True  # the U-statistic of MMD² (False: V-statistic)
-    g_hidden: tuple[int, ...] = ()  # MLP generator sizes; (): 256,256,256,256 on points, else 100,100
+    g_hidden: tuple[int, ...] = ()  # MLP generator sizes; (): 192 x 5 on points, else 100,100
     lr_g: float = 0.0  # 0: 3e-3 on points, else 1e-3
 
     def __post_init__(self) -> None:
@@ -74,9 +74,10 @@ class MMDConfig(GeneratorConfig):
 
 
 POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 6_000  # run_defaults on points; on a mixture of <= 8 components
-# what the "auto" values of MMDConfig become on points (seed 0, grid25, 10k steps: HQ 0.12 -> 0.84)
-# and on other data (the settings before; images read no g_hidden)
-POINT_DEFAULTS = {"bandwidths": (0.05, 0.2, 1.0, 5.0), "g_hidden": (256, 256, 256, 256), "lr_g": 3e-3}
+# what the "auto" values of MMDConfig become on points (grid25 HQ at 10k steps: 0.12 with the old 2x100,
+# seed 0; 0.79-0.83 with 4x256, 5 seeds; 0.857 and 0.865 with 5x192, seeds 0 and 3) and on other data
+# (the settings before; images read no g_hidden)
+POINT_DEFAULTS = {"bandwidths": (0.05, 0.2, 1.0, 5.0), "g_hidden": (192,) * 5, "lr_g": 3e-3}
 OTHER_DEFAULTS = {"bandwidths": (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0), "g_hidden": (100, 100), "lr_g": 1e-3}
 AUTO_VALUES = {"bandwidths": (), "g_hidden": (), "lr_g": 0.0}
 

@@ -34,7 +34,7 @@ def test_losses_are_mmd_and_moment_distance():
 
 def test_defaults_on_points_differ_from_images_and_a_set_value_stays():
     points = build_model("mmd", toy_points().info).config
-    assert (points.g_hidden, points.lr_g, points.bandwidths) == ((256, 256, 256, 256), 3e-3, (0.05, 0.2, 1.0, 5.0))
+    assert (points.g_hidden, points.lr_g, points.bandwidths) == ((192,) * 5, 3e-3, (0.05, 0.2, 1.0, 5.0))
     images = build_model("mmd", toy_images().info, {"g_width": "0.5"}).config
     assert (images.g_hidden, images.lr_g) == ((), 1e-3)  # a DCGAN reads no g_hidden: it stays "auto"
     assert images.bandwidths == (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -42,7 +42,7 @@ def test_defaults_on_points_differ_from_images_and_a_set_value_stays():
     assert (mine.g_hidden, mine.lr_g, mine.bandwidths) == ((64,), 0.01, (0.5,))
     model = build_model("mmd", toy_points().info)
     assert model.divergence.config.bandwidths == (0.05, 0.2, 1.0, 5.0)
-    assert [m.out_features for m in model.generator.modules() if isinstance(m, torch.nn.Linear)] == [256] * 4 + [2]
+    assert [m.out_features for m in model.generator.modules() if isinstance(m, torch.nn.Linear)] == [192] * 5 + [2]
 
 
 def test_run_defaults_decay_the_rate_on_points_only():
