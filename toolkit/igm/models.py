@@ -122,9 +122,14 @@ IMAGE_RUN_DEFAULTS = {"steps": 10_000, "batch_size": 64, "sample_every": 500}  #
 SMALL_MIXTURE = 8  # a mixture of at most this many declared components (ring8) settles in a short run
 
 
+def small_mixture(data: DataInfo) -> bool:
+    """Whether ``data`` declares a mixture of at most ``SMALL_MIXTURE`` components (ring8, not grid25)."""
+    return 0 < len(data.extra.get("means", ())) <= SMALL_MIXTURE
+
+
 def points_steps(data: DataInfo, small: int, large: int) -> int:
-    """A run's default length on points: ``small`` on a declared mixture of at most ``SMALL_MIXTURE`` components, else ``large``."""
-    return small if 0 < len(data.extra.get("means", ())) <= SMALL_MIXTURE else large
+    """A run's default length on points: ``small`` on a :func:`small_mixture`, else ``large``."""
+    return small if small_mixture(data) else large
 
 
 def bind_labels(net: Callable[..., Tensor], labels: Tensor | None) -> Callable[[Tensor], Tensor]:
