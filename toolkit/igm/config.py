@@ -18,8 +18,8 @@ import json
 import math
 import sys
 import types
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from igm.errors import ConfigError, did_you_mean

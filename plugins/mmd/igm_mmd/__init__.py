@@ -62,7 +62,7 @@ class MMDConfig(GeneratorConfig):
     """Moment matching settings: the generator (GeneratorConfig), which statistics, the kernel."""
 
     statistics: Literal["mmd", "moments"] = "mmd"  # kernel MMD, or mean + covariance only
-    bandwidths: tuple[float, ...] = ()  # kernel widths s; (): POINT_BANDWIDTHS on points, else OTHER_BANDWIDTHS
+    bandwidths: tuple[float, ...] = ()  # kernel widths s; (): 0.05,0.2,1,5 on points, else eight from 0.02 to 5
     unbiased: bool = True  # the U-statistic of MMD² (False: V-statistic)
     g_hidden: tuple[int, ...] = ()  # MLP generator sizes; (): 192 x 5 on points, else 100,100
     lr_g: float = 0.0  # 0: 3e-3 on points, else 1e-3
