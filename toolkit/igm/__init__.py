@@ -14,7 +14,7 @@ The names, by what they are for (docs/plugins.md documents each):
 - models: ``Model``, ``Player``, ``EmptyConfig``, the adversarial recipe ``AdversarialModel`` /
   ``AdversarialConfig``, the generator recipe ``GeneratorConfig`` with ``resolve_network`` and
   ``generator_net``, the variational recipe ``VariationalModel`` / ``VariationalConfig``,
-  ``short_run_note``, ``points_steps``, ``small_mixture``, ``IMAGE_RUN_DEFAULTS``, ``bind_labels``; the semi-implicit recipe ``AnnealedBandwidth``,
+  ``short_run_note``, ``points_steps``, ``small_mixture``, ``deep_point_generator``, ``IMAGE_RUN_DEFAULTS``, ``bind_labels``; the semi-implicit recipe ``AnnealedBandwidth``,
   ``default_sigma``, ``generator_rate``, ``wide_points``, ``WIDE_RATE``, ``POINTS_M``, ``default_anneal_share``;
 - networks (``igm.nn``'s shared backbones): ``MLP``, ``DCGANGenerator``, ``DCGANDiscriminator``,
   ``ConvEncoder``, ``ConvDecoder``, ``one_hot``;
@@ -74,6 +74,7 @@ _LAZY = {
     "default_anneal_share": "igm.semi_implicit",
     "points_steps": "igm.models",
     "small_mixture": "igm.models",
+    "deep_point_generator": "igm.adversarial",
     "VariationalModel": "igm.variational",
     "VariationalConfig": "igm.variational",
     # networks

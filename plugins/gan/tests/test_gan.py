@@ -101,8 +101,11 @@ def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
     from igm import open_data
 
     ring8, grid25 = open_data("ring8", 0).info, open_data("grid25", 0).info
-    c = build_model("gan", grid25).config
-    assert (c.g_hidden, c.d_hidden, c.d_activation, c.lr_g, c.lr_d, c.beta2) == ((256, 256), (256, 256), "leaky_relu", 3e-3, 3e-3, 0.9)
+    c = build_model("gan", grid25).config  # jsd off a small mixture: a third generator layer
+    assert (c.g_hidden, c.d_hidden, c.d_activation, c.lr_g, c.lr_d, c.beta2) == ((256,) * 3, (256, 256), "leaky_relu", 3e-3, 3e-3, 0.9)
+    assert build_model("gan", ring8).config.g_hidden == (256, 256)  # a small mixture keeps two
+    assert build_model("gan", grid25, {"divergence": "kl"}).config.g_hidden == (256, 256)  # kl keeps two
+    assert build_model("gan", grid25, {"g_hidden": "64"}).config.g_hidden == (64,)
     gan = type(build_model("gan", grid25))
     assert gan.run_defaults(ring8) == {"steps": 4_000, "batch_size": 256, "lr_decay": "cosine"}
     assert gan.run_defaults(grid25)["steps"] == 10_000

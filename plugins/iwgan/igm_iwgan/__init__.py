@@ -15,8 +15,8 @@ where ``l_i`` are the discriminator's logits (``D/(1 − D) = exp(l)``), treated
 Samples the discriminator already finds realistic get more of the generator's gradient.
 ``k`` (config ``k``; 0 means the whole batch) is the group size; left unset it is
 :data:`POINT_K` on points and the whole batch on other data. On points the generator has three
-hidden layers of 256 (:data:`POINT_G_HIDDEN`) when ``g_hidden`` is unset, except on a mixture of
-at most 8 components (ring8), where it keeps gan's two. ``conditional=true`` gives
+hidden layers of 256 (:func:`igm.deep_point_generator`) when ``g_hidden`` is unset, except on a mixture
+of at most 8 components (ring8), where it keeps two. ``conditional=true`` gives
 IWCGAN: labels go to both networks as in the cGAN family. The weights need a logistic
 discriminator, so the divergence is ``jsd`` (or ``kl``, whose critic is the same).
 """
@@ -32,7 +32,7 @@ from einops import rearrange
 from torch import Tensor
 
 import igm
-from igm import AdversarialConfig, AdversarialModel, ConfigError, DataInfo, Divergence, critic_logits, fill_auto, small_mixture
+from igm import AdversarialConfig, AdversarialModel, ConfigError, DataInfo, Divergence, critic_logits, deep_point_generator
 
 __version__ = "0.1.0"
 
@@ -41,11 +41,6 @@ __version__ = "0.1.0"
 # ones between the modes are left there (grid25 seed 0: HQ 0.78 at k=0, 0.82 at 16, 0.88 at 4;
 # seed 1: 0.78 at 4, 0.85 at 2); other data keep the whole batch, as before
 POINT_K = 2
-# the generator on points other than a small mixture when g_hidden is unset: a third hidden layer folds
-# the latent space more sharply between the modes (grid25, 5 seeds: HQ 0.75-0.90 with 256,256, 0.86-0.93
-# with 256,256,256). On ring8 it collapsed to one blob in 2 of 3 seeds, so a small mixture keeps the two
-# layers of gan (benchmarks/README.md, "iwgan on grid25")
-POINT_G_HIDDEN = (256, 256, 256)
 
 
 @dataclass
@@ -84,8 +79,8 @@ class IWGAN(AdversarialModel):
     def __init__(self, config: IWGANConfig, data: DataInfo, divergence: type[Divergence] | None = None) -> None:
         if config.k is None:  # unset: POINT_K on points, the whole batch elsewhere (what files store as 0)
             config = dataclasses.replace(config, k=POINT_K if data.kind == "points" else 0)
-        if data.kind == "points" and not small_mixture(data) and config.network in ("auto", "mlp"):
-            config = fill_auto(config, {"g_hidden": POINT_G_HIDDEN}, {"g_hidden": ()})
+        # grid25, 5 seeds: HQ 0.75-0.90 with 256,256, 0.86-0.93 with 256,256,256 (benchmarks/README.md)
+        config = deep_point_generator(config, data)
         super().__init__(config, data, divergence)
 
     def group_size(self, n: int) -> int:

@@ -69,15 +69,14 @@ def test_k_left_unset_is_two_on_points_and_the_whole_batch_elsewhere():
 
 
 def test_generator_has_three_hidden_layers_on_points_unless_set():
-    """Known answers: 256,256,256 on points when g_hidden is unset (gan keeps 256,256), 256,256 on ring8
-    (a small mixture); a DCGAN reads none."""
+    """Known answers: 256,256,256 on points when g_hidden is unset, 256,256 on ring8 (a small mixture); a
+    DCGAN reads none."""
     from igm import open_data
 
     grid25 = open_data("grid25", 0).info
     model = build_model("iwgan", grid25)
     assert model.config.g_hidden == (256, 256, 256)
     assert [m.out_features for m in model.generator.modules() if isinstance(m, torch.nn.Linear)] == [256, 256, 256, 2]
-    assert build_model("gan", grid25).config.g_hidden == (256, 256)
     assert build_model("iwgan", open_data("ring8", 0).info).config.g_hidden == (256, 256)
     assert build_model("iwgan", grid25, {"g_hidden": "64,64"}).config.g_hidden == (64, 64)
     assert build_model("iwgan", toy_images().info, {"g_width": "0.5"}).config.g_hidden == ()
