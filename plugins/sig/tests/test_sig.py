@@ -107,8 +107,8 @@ def test_anneal_is_a_share_of_the_run_the_trainer_plans():
     model.plan(50)  # the same step in a shorter run is further along its anneal
     model.step.fill_(12)
     assert model.current_sigma() == pytest.approx(1.0 * 0.04 ** (12 / 25))
-    model.plan(100_000)  # half of a long run is capped at anneal_max = 8,000 steps
-    model.step.fill_(4000)
+    model.plan(100_000)  # half of a long run is capped at anneal_max = 12,000 steps
+    model.step.fill_(6000)
     assert model.current_sigma() == pytest.approx(0.2)
     assert model.plan(model.run_defaults(data.info)["steps"]) is None  # the tuned budget: nothing to say
 
@@ -129,4 +129,4 @@ def test_point_budget_follows_the_mixture_size():
 
     sig = type(build_model("sig", toy_points().info))
     assert sig.run_defaults(open_data("ring8", 0).info)["steps"] == 12_000
-    assert sig.run_defaults(open_data("grid25", 0).info)["steps"] == 10_000
+    assert sig.run_defaults(open_data("grid25", 0).info)["steps"] == 15_000
