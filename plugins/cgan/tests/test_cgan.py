@@ -61,3 +61,9 @@ def test_point_budget_is_shorter_than_gans_on_grid25_and_the_same_on_ring8():
     assert cgan.run_defaults(grid25) == {**gan.run_defaults(grid25), "steps": 8_000}
     ring8_budget = {"steps": 4_000, "batch_size": 256, "lr_decay": "cosine"}
     assert cgan.run_defaults(ring8) == gan.run_defaults(ring8) == ring8_budget
+
+
+def test_on_images_the_critic_gets_the_adversarial_recipes_r1_penalty():
+    """Known answer: jsd on images resolves R1 γ = 1 (igm.adversarial.DIVERGENCE_DEFAULTS); points keep none."""
+    assert build_model("cgan", toy_images().info, {"g_width": "0.5"}).divergence.config.r1_weight == 1.0
+    assert build_model("cgan", toy_points().info).divergence.config.r1_weight == 0.0

@@ -121,6 +121,7 @@ def test_defaults_by_data_kind():
     images = build_model("gan-si", toy_images().info)
     c = images.config
     assert (c.lam, c.lam_adaptive, c.M, c.lr_g, c.lr_d, c.anneal_share) == (0.3, True, 0, 2e-4, 2e-4, 0.5)
+    assert images.divergence.config.r1_weight == 1.0 and points.divergence.config.r1_weight == 0.0  # R1 on images
     assert build_model("gan-si", toy_images().info, {"lam_auto": "true"}).config.lam_adaptive is False  # one or the other
     assert images.mixture_size(64) == 64  # images: the batch's fakes
     assert type(images).run_defaults(images.data) == {"steps": 10_000, "batch_size": 64, "sample_every": 500}

@@ -116,6 +116,23 @@ def test_point_defaults_are_the_tuned_ones_and_other_data_keeps_its_own():
     assert build_model("gan-si", grid25).config.d_hidden == (100,)  # gan-si keeps the networks it was tuned with
 
 
+def test_jsd_on_images_gets_an_r1_penalty_and_nothing_else_does():
+    """Known answers: R1 γ = 1 for jsd's critic on images; none on points, for kl or WGAN-GP."""
+    from igm import open_data
+
+    images, grid25 = toy_images().info, open_data("grid25", 0).info
+    model = build_model("gan", images)
+    assert model.config.r1_weight == 1.0 and model.divergence.config.r1_weight == 1.0
+    assert build_model("gan", grid25).divergence.config.r1_weight == 0.0  # points: JSD's own default
+    assert build_model("gan", images, {"divergence": "kl"}).divergence.config.r1_weight == 0.0  # measured for jsd only
+    assert build_model("gan", images, {"divergence": "wasserstein"}).config.r1_weight is None  # WGAN-GP reads none
+    assert build_model("gan", images, {"r1_weight": "0"}).divergence.config.r1_weight == 0.0  # the user's win
+    with pytest.raises(igm.ConfigError, match="r1_weight"):
+        build_model("gan", images, {"divergence": "wasserstein", "r1_weight": "1"})
+    older = build_model("gan", images, {"divergence": "wasserstein", "r1_weight": "0"})  # files from before "auto"
+    assert older.divergence.config.gp_weight == 10.0
+
+
 def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
     """Known answers: a divergence's point defaults overlay POINT_DEFAULTS; jsd's stay; images keep theirs."""
     from igm import open_data

@@ -80,3 +80,9 @@ def test_generator_has_three_hidden_layers_on_points_unless_set():
     assert build_model("iwgan", open_data("ring8", 0).info).config.g_hidden == (256, 256)
     assert build_model("iwgan", grid25, {"g_hidden": "64,64"}).config.g_hidden == (64, 64)
     assert build_model("iwgan", toy_images().info, {"g_width": "0.5"}).config.g_hidden == ()
+
+
+def test_on_images_the_critic_gets_the_adversarial_recipes_r1_penalty():
+    """Known answer: jsd on images resolves R1 γ = 1 (igm.adversarial.DIVERGENCE_DEFAULTS); points keep none."""
+    assert build_model("iwgan", toy_images().info, {"g_width": "0.5"}).divergence.config.r1_weight == 1.0
+    assert build_model("iwgan", toy_points().info).divergence.config.r1_weight == 0.0
