@@ -131,6 +131,37 @@ def test_dcgan_conditional(size, layout):
         D(x)
 
 
+@pytest.mark.parametrize(("size", "layout"), [(8, "standard"), (28, "standard"), (28, "sig"), (32, "standard")])
+def test_projection_discriminator_adds_the_label_embedding_dotted_with_the_features(size, layout):
+    """Known answer (Miyato & Koyama 2018): logit(x, y) = w·φ(x) + b + (E y)·φ(x), with φ the last layer's input.
+
+    The unconditional part is the plain discriminator's network (same parameters), the label enters
+    nowhere else, and a soft label gives the mixture of the one-hot logits (the logit is linear in y).
+    """
+    torch.manual_seed(0)
+    D = DCGANDiscriminator((3, size, size), num_classes=5, layout=layout, projection=True).eval()
+    plain = DCGANDiscriminator((3, size, size), layout=layout).eval()
+    plain.load_state_dict({k: v for k, v in D.state_dict().items() if not k.startswith("embed.")})
+    assert set(D.state_dict()) - set(plain.state_dict()) == {"embed.weight"}
+    x0 = torch.rand(2, 3, size, size)
+    torch.testing.assert_close(D(x0, torch.tensor([0, 4])), plain(x0))  # E starts at 0: the plain critic
+    with torch.no_grad():
+        D.embed.weight.normal_()
+    x = torch.rand(4, 3, size, size, dtype=torch.float64)
+    D, plain = D.double(), plain.double()
+    labels = torch.tensor([0, 3, 3, 4])
+    phi = D.net[:-2](x)  # (N, F)
+    want = plain(x) + torch.einsum("nf,fn->n", phi, D.embed.weight[:, labels])
+    torch.testing.assert_close(D(x, labels), want)
+    soft = torch.tensor([[0.25, 0.0, 0.0, 0.75, 0.0]] * 4, dtype=torch.float64)
+    mix = 0.25 * D(x, torch.zeros(4, dtype=torch.long)) + 0.75 * D(x, torch.full((4,), 3))
+    torch.testing.assert_close(D(x, soft), mix)
+    with pytest.raises(ValueError, match="labels"):
+        D(x)
+    with pytest.raises(ValueError, match="needs num_classes"):
+        DCGANDiscriminator((3, size, size), layout=layout, projection=True)
+
+
 def test_dcgan28_generator_intermediate_sizes():
     G = DCGANGenerator(10, (1, 28, 28), layout="sig")
     sizes = spatial_sizes(G, torch.randn(2, 10), (nn.ConvTranspose2d, nn.Conv2d))

@@ -61,6 +61,7 @@ class AdversarialConfig(GeneratorConfig):
     d_hidden: tuple[int, ...] = ()  # MLP critic hidden sizes; (): 256,256 on points, 100 otherwise
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
+    d_projection: bool = False  # conditional DCGAN critic: labels as a projection on its features, not input planes
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
     lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
     lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
@@ -190,6 +191,8 @@ class AdversarialModel(Model):
         latent = config.latent_dim
         super().__init__(config, data)
         self.num_classes = conditional_classes(config, data)
+        if self.num_classes is None:
+            refuse_unread(config, ("d_projection",), "conditional=false")
         div_cls = divergence or builtin_divergence(config.divergence)
         if not div_cls.needs_critic:
             raise ConfigError(

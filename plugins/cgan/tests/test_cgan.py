@@ -67,3 +67,15 @@ def test_on_images_the_critic_gets_the_adversarial_recipes_r1_penalty():
     """Known answer: jsd on images resolves R1 γ = 1 (igm.adversarial.DIVERGENCE_DEFAULTS); points keep none."""
     assert build_model("cgan", toy_images().info, {"g_width": "0.5"}).divergence.config.r1_weight == 1.0
     assert build_model("cgan", toy_points().info).divergence.config.r1_weight == 0.0
+
+
+def test_a_projection_critic_is_an_option_that_only_a_conditional_dcgan_reads(tmp_path):
+    """``d_projection=true``: the critic takes labels by projection (no label planes), saves and loads as such."""
+    model = check_model("cgan", toy_images(), tmp_path, overrides={"g_width": "0.5", "d_projection": "true"})
+    assert model.critic.embed is not None and model.critic.embed.weight.shape[1] == 10
+    assert model.critic.net[0].in_channels == 1  # the image's channel only
+    assert build_model("cgan", toy_images().info).critic.embed is None  # the default: label planes
+    with pytest.raises(ConfigError, match="d_projection.*conditional=false"):
+        build_model("gan", toy_images().info, {"d_projection": "true"})
+    with pytest.raises(ConfigError, match="d_projection.*network=mlp"):
+        build_model("cgan", toy_points().info, {"d_projection": "true"})

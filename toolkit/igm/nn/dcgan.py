@@ -18,7 +18,9 @@ and GAN training collapses with it (benchmarks/README.md, Q2); ``standard`` is t
 channel counts are multiplied by ``width`` (Kg for the generator, Kd for the discriminator;
 the paper's sizes S, M, L are (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)). With ``num_classes`` set both networks are
 conditional: the generator appends one-hot labels to z, the discriminator appends K constant
-one-hot label planes to its input channels. The discriminator has no BatchNorm by default,
+one-hot label planes to its input channels, or, with ``projection=True``, adds the projection
+⟨E·y, φ(x)⟩ of a learned class embedding onto its last features φ(x) to its logit (Miyato &
+Koyama, "cGANs with Projection Discriminator", 2018). The discriminator has no BatchNorm by default,
 so its output for one example never depends on the rest of the batch (WGAN-GP needs that).
 """
 
@@ -237,6 +239,9 @@ class DCGANDiscriminator(nn.Module):
         batchnorm: BatchNorm after every hidden conv but the first. Off by default: with it
             an example's logit depends on its batch, which breaks gradient penalties.
         layout: "standard" (DCGAN halvings) or "sig" (the SIG paper's 28x28 discriminator).
+        projection: conditional only: labels enter as ⟨E·y, φ(x)⟩ added to the logit, where φ(x)
+            is the input of the last linear layer and E a learned (F, K) embedding, instead of as
+            input planes. ``net`` is then the unconditional network, and ``embed`` holds E.
     """
 
     def __init__(
@@ -246,26 +251,37 @@ class DCGANDiscriminator(nn.Module):
         num_classes: int | None = None,
         batchnorm: bool = False,
         layout: str = "standard",
+        projection: bool = False,
     ) -> None:
         super().__init__()
         if num_classes is not None and num_classes < 1:
             raise ValueError(f"num_classes must be positive or None, got {num_classes}")
+        if projection and num_classes is None:
+            raise ValueError("projection needs num_classes: it is how labels enter a conditional discriminator")
         channels, size, _ = check_image_shape(image_shape)
         width = _check_width(width)
         self.image_shape, self.num_classes = (channels, size, size), num_classes
-        in_channels = channels + (num_classes or 0)
+        in_channels = channels + (0 if projection else num_classes or 0)
         if check_layout(layout, size) == "sig":
             self.net = discriminator28(in_channels, width, batchnorm)
         else:
             self.net = discriminator_doubling(in_channels, size, width, batchnorm)
+        # the net ends in flatten -> Linear(F, 1) -> squeeze; the projection reads the Linear's input
+        features = self.net[-2].in_features
+        self.embed = nn.Linear(num_classes, features, bias=False) if projection else None  # y (N, K) -> (N, F)
+        if self.embed is not None:  # start as the unconditional critic: a default init puts logits near ±5 (loss 4.9)
+            nn.init.zeros_(self.embed.weight)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """``x`` (N, C, H, W), ``labels`` (N,) when conditional (ignored otherwise) -> logits (N,)."""
         if tuple(x.shape[1:]) != self.image_shape:
             want = ", ".join(map(str, ("N", *self.image_shape)))
             raise ValueError(f"DCGANDiscriminator expects images of shape ({want}), got {tuple(x.shape)}")
-        if self.num_classes is not None:
-            y = label_features(labels, self.num_classes, x)  # (N, K)
-            planes = repeat(y, "n k -> n k h w", h=x.shape[2], w=x.shape[3])  # (N, K, H, W)
-            x = torch.cat([x, planes], dim=1)  # (N, C + K, H, W)
-        return self.net(x)  # (N,)
+        if self.num_classes is None:
+            return self.net(x)  # (N,)
+        y = label_features(labels, self.num_classes, x)  # (N, K)
+        if self.embed is not None:
+            phi = self.net[:-2](x)  # (N, F)
+            return self.net[-2:](phi) + (self.embed(y) * phi).sum(dim=1)  # (N,)
+        planes = repeat(y, "n k -> n k h w", h=x.shape[2], w=x.shape[3])  # (N, K, H, W)
+        return self.net(torch.cat([x, planes], dim=1))  # (N,) from (N, C + K, H, W)
