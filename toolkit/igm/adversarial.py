@@ -42,7 +42,15 @@ from igm.divergences.base import Divergence
 from igm.errors import ConfigError
 from igm.generators import Generator, ImplicitGenerator
 from igm.models import IMAGE_RUN_DEFAULTS, Model, Player, bind_labels, points_steps, small_mixture
-from igm.nn.factory import MLP_ONLY, GeneratorConfig, conditional_classes, critic_net, generator_net, resolve_network
+from igm.nn.factory import (
+    MLP_ONLY,
+    GeneratorConfig,
+    conditional_classes,
+    critic_net,
+    dcgan_layout,
+    generator_net,
+    resolve_network,
+)
 
 if TYPE_CHECKING:
     from igm.registry import Registry
@@ -61,7 +69,7 @@ class AdversarialConfig(GeneratorConfig):
     d_hidden: tuple[int, ...] = ()  # MLP critic hidden sizes; (): 256,256 on points, 100 otherwise
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
-    d_projection: bool = False  # conditional DCGAN critic: labels as a projection on its features, not input planes
+    d_projection: bool | None = None  # conditional DCGAN critic: labels by projection on its features, not input planes; none: on there
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
     lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
     lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
@@ -70,6 +78,9 @@ class AdversarialConfig(GeneratorConfig):
     d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
     r1_weight: float | None = None  # jsd/kl: R1 penalty (γ) on the critic's gradient at the data; none: 1 for jsd on images, else 0
     ema: float = 0.0  # decay of an exponential moving average of the generator's weights, sampled by users; 0: none
+
+    # what a checkpoint written before a field existed means by leaving it out (read by igm.load): label planes
+    ABSENT_FROM_OLDER_FILES: ClassVar[dict[str, Any]] = {"d_projection": False}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -144,6 +155,28 @@ def defaults_table(divergence: str, data: DataInfo) -> dict[str, Any]:
     return {**table, **DIVERGENCE_DEFAULTS.get(data.kind, {}).get(divergence, {})}
 
 
+def resolve_projection(config: AdversarialConfig, num_classes: int | None) -> AdversarialConfig:
+    """``config`` with ``d_projection`` made concrete: on for a conditional DCGAN critic, off for any other, unless
+    the user set it.
+
+    A projection critic (Miyato & Koyama 2018) learned labels far faster than label planes on MNIST: cgan's label
+    accuracy at 2,000 steps 0.891 against 0.615, and 0.971 at 10,000 against the planes' 0.956
+    (benchmarks/README.md "A projection critic for cgan"). Asked for without labels or on an MLP critic it is a
+    ConfigError. Stored as a bool, it reads the same in every file written since; a file from before names none
+    and means off (``ABSENT_FROM_OLDER_FILES``).
+    """
+    dcgan = dcgan_layout(config.network) is not None
+    if config.d_projection and num_classes is None:
+        raise ConfigError("d_projection=True needs labels (conditional=true): drop it, or train a conditional model")
+    if config.d_projection and not dcgan:
+        raise ConfigError(
+            f"d_projection=True has no effect with network={config.network}: drop it (or choose network=dcgan)"
+        )
+    if config.d_projection is None:
+        return dataclasses.replace(config, d_projection=dcgan and num_classes is not None)
+    return config
+
+
 def builtin_divergence(name: str) -> type[Divergence]:
     """The core's divergence called ``name``, for a model built without the registry's lookup."""
     from igm.divergences import BUILTIN_DIVERGENCES
@@ -188,11 +221,11 @@ class AdversarialModel(Model):
 
     def __init__(self, config: AdversarialConfig, data: DataInfo, divergence: type[Divergence] | None = None) -> None:
         config = resolve_defaults(resolve_network(config, data), data)
+        num_classes = conditional_classes(config, data)
+        config = resolve_projection(config, num_classes)
         latent = config.latent_dim
         super().__init__(config, data)
-        self.num_classes = conditional_classes(config, data)
-        if self.num_classes is None:
-            refuse_unread(config, ("d_projection",), "conditional=false")
+        self.num_classes = num_classes
         div_cls = divergence or builtin_divergence(config.divergence)
         if not div_cls.needs_critic:
             raise ConfigError(

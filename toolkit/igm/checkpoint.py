@@ -234,7 +234,8 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> Model:
             f"{path} needs model '{name}' from {plugin}, which is not available ({exc}): pip install {plugin}"
         ) from None
     try:
-        config = cfg.build(model_cls.Config, json_object(path, metadata, "igm.config"), what=f"'{name}' config")
+        stored = cfg.as_stored_then(model_cls.Config, json_object(path, metadata, "igm.config"))
+        config = cfg.build(model_cls.Config, stored, what=f"'{name}' config")
         config = forget_unread(config)  # settings its network never read, stored at an older version's defaults
         data = DataInfo.from_json(metadata["igm.data"])
     except (ConfigError, ValueError, TypeError, KeyError, AttributeError) as exc:

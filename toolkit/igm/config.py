@@ -188,6 +188,14 @@ def fill_auto(config: T, table: Mapping[str, Any], auto: Mapping[str, Any]) -> T
     return dataclasses.replace(config, **fill)  # type: ignore[type-var]
 
 
+def as_stored_then(cls: type, stored: Mapping[str, Any]) -> dict[str, Any]:
+    """``stored`` (a config table that a checkpoint or a run's ``config.toml`` holds) with each setting it leaves out
+    that ``cls.ABSENT_FROM_OLDER_FILES`` names set to what the igm that wrote it did there. A field whose new default
+    differs from that older behaviour lists it, so files written before the field existed load and resume as they
+    were trained."""
+    return {**getattr(cls, "ABSENT_FROM_OLDER_FILES", {}), **stored}
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """A JSON- and TOML-able dict of a config dataclass (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))

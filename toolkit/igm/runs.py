@@ -136,6 +136,8 @@ def plan_fit(
     out = Path(out) if out is not None else default_out(model_name)
     check_out_dir(out)
     torch.manual_seed(run.seed)  # network initialisation is part of the seeded run
+    if resume:  # a config.toml written before a setting existed means what that igm did
+        model_tbl = cfg.as_stored_then(model_cls.Config, model_tbl)
     model_config = cfg.build(model_cls.Config, {**model_tbl, **overrides}, what=f"'{model_name}' model config")
     net = instantiate(model_cls, model_config, source.info, model_name)
     for player in net.players():  # optimizer settings (rates, betas) are checked by building them

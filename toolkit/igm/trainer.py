@@ -564,7 +564,8 @@ class Trainer:
         saved_run = json.loads(state_meta.get("igm.run", "null"))
         if saved_run is not None:  # settings added since the run was saved had their defaults then
             saved_run = {**run_record(RunConfig()), **saved_run}
-        for saved, now in ((json.loads(metadata["igm.config"]), cfg.to_dict(self.model.config)),
+        saved_config = cfg.as_stored_then(type(self.model.config), json.loads(metadata["igm.config"]))
+        for saved, now in ((saved_config, cfg.to_dict(self.model.config)),
                            (saved_run, run_record(self.run))):
             if saved is not None:
                 pairs += [(k, saved.get(k, _ABSENT), now.get(k)) for k in sorted(set(saved) | set(now))]

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
+import igm
 from igm import ConfigError, DataInfo, RunConfig, Trainer, class_samples, save_class_grid
+from igm.cli import main
 from igm.testing import build_model, check_model, toy_images, toy_points
 
 
@@ -69,13 +76,71 @@ def test_on_images_the_critic_gets_the_adversarial_recipes_r1_penalty():
     assert build_model("cgan", toy_points().info).divergence.config.r1_weight == 0.0
 
 
-def test_a_projection_critic_is_an_option_that_only_a_conditional_dcgan_reads(tmp_path):
-    """``d_projection=true``: the critic takes labels by projection (no label planes), saves and loads as such."""
-    model = check_model("cgan", toy_images(), tmp_path, overrides={"g_width": "0.5", "d_projection": "true"})
+def test_on_images_the_critic_takes_labels_by_projection_unless_told_otherwise(tmp_path):
+    """``d_projection`` is on by default for a conditional DCGAN critic: no label planes, a class embedding that
+    saves and loads; ``false`` gives the label-plane critic; without labels or on an MLP it is refused."""
+    model = check_model("cgan", toy_images(), tmp_path, overrides={"g_width": "0.5"})
+    assert model.config.d_projection is True
     assert model.critic.embed is not None and model.critic.embed.weight.shape[1] == 10
     assert model.critic.net[0].in_channels == 1  # the image's channel only
-    assert build_model("cgan", toy_images().info).critic.embed is None  # the default: label planes
-    with pytest.raises(ConfigError, match="d_projection.*conditional=false"):
+    planes = build_model("cgan", toy_images().info, {"d_projection": "false"}).critic
+    assert planes.embed is None and planes.net[0].in_channels == 1 + 10
+    assert build_model("gan", toy_images().info, {"conditional": "true"}).critic.embed is not None
+    assert build_model("cgan", toy_points().info).config.d_projection is False  # an MLP critic: label inputs
+    with pytest.raises(ConfigError, match="d_projection=True needs labels"):
         build_model("gan", toy_images().info, {"d_projection": "true"})
     with pytest.raises(ConfigError, match="d_projection.*network=mlp"):
         build_model("cgan", toy_points().info, {"d_projection": "true"})
+
+
+def predating_projection(path: Path, nested: str | None = None) -> None:
+    """Rewrite a checkpoint as igm wrote it before ``d_projection`` existed: its stored config (under the metadata
+    key ``nested`` for a trainer file) does not name the field."""
+
+    def older(meta: dict[str, str]) -> dict[str, str]:
+        config = json.loads(meta["igm.config"])
+        del config["d_projection"]
+        return {**meta, "igm.config": json.dumps(config)}
+
+    with safe_open(str(path), framework="pt") as fh:
+        meta = dict(fh.metadata())
+    meta = older(meta) if nested is None else {**meta, nested: json.dumps(older(json.loads(meta[nested])))}
+    save_file(load_file(path), str(path), metadata=meta)
+
+
+def test_a_checkpoint_from_before_the_projection_critic_loads_with_its_label_planes(tmp_path):
+    """Files written before ``d_projection`` existed do not name it: they hold a label-plane critic, and load as one."""
+    model = build_model("cgan", toy_images().info, {"d_projection": "false", "g_width": "0.5"})
+    path = igm.save(model, tmp_path / "old.safetensors")
+    predating_projection(path)
+    loaded = igm.load(path)
+    assert loaded.critic.embed is None and loaded.config.d_projection is False
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+    path = igm.save(build_model("cgan", toy_points().info), tmp_path / "points.safetensors")
+    predating_projection(path)
+    assert igm.load(path).config.d_projection is False  # an MLP file's absent field is off, as it was
+
+
+@pytest.mark.parametrize("data", ["digits", "grid25"])
+def test_a_run_from_before_the_projection_critic_resumes_as_it_was(data, tmp_path, monkeypatch):
+    """A run directory whose config.toml and checkpoints predate ``d_projection`` continues with its own critic
+    (label planes on images, label inputs on points) under ``igm fit --resume``."""
+    monkeypatch.chdir(tmp_path)
+
+    def fit(*args: str) -> None:
+        with pytest.raises(SystemExit) as exit_:
+            main(["fit", *args])
+        assert exit_.value.code == 0
+
+    fit("cgan", "--data", data, "--steps", "2", "--batch-size", "16", "--set", "d_projection=false", "--out", "run")
+    run = tmp_path / "run"
+    toml = (run / "config.toml").read_text()
+    assert "d_projection = false" in toml
+    (run / "config.toml").write_text(toml.replace("d_projection = false\n", ""))
+    predating_projection(run / "model.safetensors")
+    predating_projection(run / "trainer.safetensors", nested="igm.model_checkpoint")
+    fit("--resume", "--out", "run", "--steps", "3")
+    model = igm.load(run / "model.safetensors")
+    assert model.config.d_projection is False and getattr(model.critic, "embed", None) is None
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]).get("step") == 3

@@ -26,7 +26,7 @@ from igm.data.base import DataInfo
 from igm.errors import ConfigError
 
 MLP_ONLY = ("g_hidden", "d_hidden", "g_activation", "d_activation", "g_batchnorm", "maxout_pieces")
-DCGAN_ONLY = ("g_width", "d_width", "d_projection")
+DCGAN_ONLY = ("g_width", "d_width")
 
 
 @dataclass
@@ -173,7 +173,7 @@ def critic_net(config: Any, data: DataInfo, num_classes: int | None = None) -> n
 
     layout = dcgan_layout(config.network)
     if layout is not None:
-        projection = bool(num_classes) and getattr(config, "d_projection", False)
+        projection = bool(num_classes) and bool(getattr(config, "d_projection", False))
         return DCGANDiscriminator(data.event_shape, config.d_width, num_classes, layout=layout, projection=projection)
     return MLP(
         data.event_shape,
