@@ -73,6 +73,7 @@ class AdversarialConfig(GeneratorConfig):
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
     lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
     lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
+    beta1: float | None = None  # Adam's β1; none: 0 for wasserstein on points, 0.5 otherwise
     beta2: float = 0.0  # Adam's β2; 0: 0.9 on points, 0.999 otherwise
     critic_steps: int = 1  # critic steps per generator step
     d_spectral_norm: bool = False  # MLP critic: spectral normalisation of every layer
@@ -93,9 +94,9 @@ class AdversarialConfig(GeneratorConfig):
 # what the "auto" values of AdversarialConfig become: on points (Q1, benchmarks/README.md: gan with
 # jsd 22/25 modes on grid25 and 7-8/8 on ring8 by PacGAN's rule in 5 of 5 seeds), and on other data
 POINT_DEFAULTS = {"g_hidden": (256, 256), "d_hidden": (256, 256), "d_activation": "leaky_relu", "lr_g": 3e-3,
-                  "lr_d": 3e-3, "beta2": 0.9}
+                  "lr_d": 3e-3, "beta1": 0.5, "beta2": 0.9}
 OTHER_DEFAULTS = {"g_hidden": (100, 100), "d_hidden": (100,), "d_activation": "relu", "lr_g": 1e-4, "lr_d": 1e-4,
-                  "beta2": 0.999}
+                  "beta1": 0.5, "beta2": 0.999}
 # on images (the DCGAN networks: no MLP setting is read), Radford et al.'s Adam 2e-4 for both players:
 # at 1e-4 the critic wins within 3,000 steps on MNIST (critic loss ~0.008, generator ~5.4); at 2e-4
 # the losses stay balanced (1.1 / 0.9) and classifier-IS reaches 7.0 at 10k steps (issue 16,
@@ -107,20 +108,23 @@ IMAGE_DEFAULTS = {**OTHER_DEFAULTS, "lr_g": 2e-4, "lr_d": 2e-4}
 # (lr_d 3x lr_g), or the fakes circle the data instead of landing on it; a penalty of 10 holds the
 # critic too smooth to find modes 0.01-0.05 wide, so 1, and one-sided (WGAN-LP), with a third
 # hidden layer in the generator: grid25 HQ 0.17-0.62 against 0.08-0.20, ring8 0.88-0.95 against
-# 0.79-0.91 (5 seeds; benchmarks/README.md "WGAN-GP on points"). On images it keeps Gulrajani et
-# al.'s 1e-4 and two-sided penalty: 2e-4 was measured for jsd only. jsd on images: an R1 penalty of
+# 0.79-0.91 (5 seeds; benchmarks/README.md "WGAN-GP on points"). Adam without momentum there
+# (β1 = 0): with β1 0.5 the samples stayed on the lines between grid25's modes (HQ 0.29-0.53); with 0
+# every seed has 25/25 and HQ 0.90-0.93, ring8 8/8 (benchmarks/README.md "WGAN-GP on grid25: Adam
+# without momentum"). On images it keeps Gulrajani et al.'s 1e-4, β1 0.5 and two-sided penalty:
+# 2e-4 was measured for jsd only. jsd on images: an R1 penalty of
 # γ = 1 (Mescheder et al. 2018) on the critic's gradient at the data. Without it the critic wins on
 # stacked MNIST within 500 steps (loss 0.004) and the generator draws one checkerboard (4 modes of
 # 1,000 at 1,000 steps); with it the losses stay near 1.2 / 0.9: 943 modes at 1,500 steps, 1,000 at 10k.
 # On MNIST it lifts classifier-IS at 10k steps from 7.02 to 7.34, at ~45% more time a step
 # (benchmarks/README.md "R1 on images").
 DIVERGENCE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "points": {"wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "gp_weight": 1.0, "gp_one_sided": True,
+    "points": {"wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "beta1": 0.0, "gp_weight": 1.0, "gp_one_sided": True,
                                "g_hidden": (256, 256, 256)}},
     "image": {"wasserstein": {"lr_g": 1e-4, "lr_d": 1e-4}, "jsd": {"r1_weight": 1.0}},
 }
-AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta2": 0.0,
-               "gp_weight": None, "gp_one_sided": None, "r1_weight": None}
+AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta1": None,
+               "beta2": 0.0, "gp_weight": None, "gp_one_sided": None, "r1_weight": None}
 POINT_STEPS, SMALL_MIXTURE_STEPS = 10_000, 4_000  # run_defaults on points; on a mixture of <= 8 components
 
 

@@ -139,10 +139,11 @@ def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
 
     grid25 = open_data("grid25", 0).info
     jsd = build_model("gan", grid25).config
-    assert (jsd.lr_g, jsd.lr_d, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.9, None)
+    assert (jsd.lr_g, jsd.lr_d, jsd.beta1, jsd.beta2, jsd.gp_weight) == (3e-3, 3e-3, 0.5, 0.9, None)
     w = build_model("gan", grid25, {"divergence": "wasserstein"})
     c = w.config
-    assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (2e-3, 6e-3, 0.5, 0.9, 1.0, 1)
+    assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (2e-3, 6e-3, 0.0, 0.9, 1.0, 1)
+    assert [p.betas for p in w.players()] == [(0.0, 0.9), (0.0, 0.9)]  # Adam without momentum for both players
     assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256, 256), (256, 256), "leaky_relu")
     assert w.divergence.config.gp_weight == 1.0 and [p.lr for p in w.players()] == [6e-3, 2e-3]
     assert w.divergence.config.gp_one_sided and jsd.gp_one_sided is None  # WGAN-LP on points
@@ -150,8 +151,9 @@ def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
     assert not two.divergence.config.gp_one_sided and two.config.g_hidden == (256, 256)  # the user's win
     mine = build_model("gan", grid25, {"divergence": "wasserstein", "lr_g": "2e-4", "gp_weight": "10"})
     assert (mine.config.lr_g, mine.config.lr_d, mine.divergence.config.gp_weight) == (2e-4, 6e-3, 10.0)  # the user's win
+    assert build_model("gan", grid25, {"divergence": "wasserstein", "beta1": "0.5"}).config.beta1 == 0.5  # the user's win
     image = build_model("gan", toy_images().info, {"divergence": "wasserstein"})  # images: Gulrajani et al.'s rate
-    assert (image.config.lr_g, image.config.lr_d, image.config.beta2) == (1e-4, 1e-4, 0.999)
+    assert (image.config.lr_g, image.config.lr_d, image.config.beta1, image.config.beta2) == (1e-4, 1e-4, 0.5, 0.999)
     assert image.divergence.config.gp_weight == 10.0 and not image.divergence.config.gp_one_sided  # its own defaults
     with pytest.raises(igm.ConfigError, match="gp_weight=5.0 has no effect with divergence=jsd"):
         build_model("gan", grid25, {"gp_weight": "5"})
