@@ -162,6 +162,44 @@ def test_projection_discriminator_adds_the_label_embedding_dotted_with_the_featu
         DCGANDiscriminator((3, size, size), layout=layout, projection=True)
 
 
+@pytest.mark.parametrize(("size", "layout"), [(8, "standard"), (28, "standard"), (28, "sig"), (32, "standard")])
+def test_class_norm_generator_scales_and_shifts_each_batchnorm_by_the_labels_own_gain_and_bias(size, layout):
+    """Known answer: every BatchNorm becomes (1 + γ_y)·BN(x) + β_y; at γ = β = 0 it is the plain generator.
+
+    The plain conditional generator's parameters are the class-norm one's minus γ and β, and its BatchNorms
+    have unit gain and no bias; in float64 each ClassBatchNorm2d's output is checked against the formula.
+    """
+    from igm.nn.dcgan import ClassBatchNorm2d
+
+    torch.manual_seed(0)
+    G = DCGANGenerator(6, (3, size, size), num_classes=5, out_activation="tanh", layout=layout, class_norm=True).double()
+    plain = DCGANGenerator(6, (3, size, size), num_classes=5, out_activation="tanh", layout=layout).double()
+    extra = {k for k in G.state_dict() if k.endswith((".gain.weight", ".bias.weight"))}
+    plain.load_state_dict({k.replace(".norm.", "."): v for k, v in G.state_dict().items() if k not in extra}, strict=False)
+    z, labels = torch.randn(8, 6, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    torch.testing.assert_close(G(z, labels), plain(z, labels))  # γ = β = 0: the plain generator (train mode)
+    norms = [m for m in G.net if isinstance(m, ClassBatchNorm2d)]
+    assert len(norms) == sum(isinstance(m, nn.BatchNorm2d) for m in plain.net) > 0
+    with torch.no_grad():
+        for m in norms:
+            m.gain.weight.normal_()
+            m.bias.weight.normal_()
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, args, out: seen.append((m, *args, out))) for m in norms]
+    G(z, labels)
+    for h in hooks:
+        h.remove()
+    for m, x, y, out in seen:
+        mean, var = x.mean(dim=(0, 2, 3), keepdim=True), x.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        bn = (x - mean) / torch.sqrt(var + m.norm.eps)
+        gamma, beta = m.gain.weight[:, labels].T, m.bias.weight[:, labels].T  # (N, C)
+        torch.testing.assert_close(out, (1 + gamma[:, :, None, None]) * bn + beta[:, :, None, None])
+    x = G(z[:1].repeat(2, 1), torch.tensor([1, 1]))
+    torch.testing.assert_close(x[0], x[1])
+    with pytest.raises(ValueError, match="needs num_classes"):
+        DCGANGenerator(6, (3, size, size), layout=layout, class_norm=True)
+
+
 def test_dcgan28_generator_intermediate_sizes():
     G = DCGANGenerator(10, (1, 28, 28), layout="sig")
     sizes = spatial_sizes(G, torch.randn(2, 10), (nn.ConvTranspose2d, nn.Conv2d))

@@ -66,10 +66,11 @@ class AdversarialConfig(GeneratorConfig):
     gp_weight: float | None = None  # wasserstein's gradient penalty; none: 1 on points, the divergence's 10 otherwise
     gp_one_sided: bool | None = None  # wasserstein: penalise only slopes above 1 (WGAN-LP); none: on points only
     g_hidden: tuple[int, ...] = ()  # MLP generator sizes; (): 256,256 on points (wasserstein: 256,256,256), else 100,100
-    d_hidden: tuple[int, ...] = ()  # MLP critic hidden sizes; (): 256,256 on points, 100 otherwise
+    d_hidden: tuple[int, ...] = ()  # MLP critic hidden sizes; (): 256,256 on points (wasserstein: 128,128), 100 otherwise
     d_activation: str = "auto"  # relu | leaky_relu | tanh | elu | maxout; auto: leaky_relu on points, relu otherwise
     d_width: float = 1.0  # DCGAN critic width multiplier (Kd)
     d_projection: bool | None = None  # conditional DCGAN critic: labels by projection on its features, not input planes; none: on there
+    g_class_norm: bool | None = None  # conditional DCGAN generator: each BatchNorm's gain and bias are the label's; none: off
     conditional: bool = False  # feed labels to both networks (needs a labelled data source)
     lr_g: float = 0.0  # 0: 3e-3 on points (wasserstein: 2e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
     lr_d: float = 0.0  # 0: 3e-3 on points (wasserstein: 6e-3), 2e-4 on images (wasserstein: 1e-4), 1e-4 otherwise
@@ -81,7 +82,7 @@ class AdversarialConfig(GeneratorConfig):
     ema: float = 0.0  # decay of an exponential moving average of the generator's weights, sampled by users; 0: none
 
     # what a checkpoint written before a field existed means by leaving it out (read by igm.load): label planes
-    ABSENT_FROM_OLDER_FILES: ClassVar[dict[str, Any]] = {"d_projection": False}
+    ABSENT_FROM_OLDER_FILES: ClassVar[dict[str, Any]] = {"d_projection": False, "g_class_norm": False}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -111,7 +112,10 @@ IMAGE_DEFAULTS = {**OTHER_DEFAULTS, "lr_g": 2e-4, "lr_d": 2e-4}
 # 0.79-0.91 (5 seeds; benchmarks/README.md "WGAN-GP on points"). Adam without momentum there
 # (β1 = 0): with β1 0.5 the samples stayed on the lines between grid25's modes (HQ 0.29-0.53); with 0
 # every seed has 25/25 and HQ 0.90-0.93, ring8 8/8 (benchmarks/README.md "WGAN-GP on grid25: Adam
-# without momentum"). On images it keeps Gulrajani et al.'s 1e-4, β1 0.5 and two-sided penalty:
+# without momentum"). Its critic is half as wide (128, 128): the penalty's double backward made a step
+# ~1.5x a jsd step, and grid25 ran over 3 minutes on a slow day (270 s); at 128 it keeps 25/25 (HQ
+# 0.88-0.93) and 8/8 (HQ 0.88-0.94) in 5 seeds each, at 0.85-1.0x the time of a jsd run beside it
+# (benchmarks/README.md "WGAN-GP on points: a narrower critic"). On images it keeps Gulrajani et al.'s 1e-4, β1 0.5 and two-sided penalty:
 # 2e-4 was measured for jsd only. jsd on images: an R1 penalty of
 # γ = 1 (Mescheder et al. 2018) on the critic's gradient at the data. Without it the critic wins on
 # stacked MNIST within 500 steps (loss 0.004) and the generator draws one checkerboard (4 modes of
@@ -120,7 +124,7 @@ IMAGE_DEFAULTS = {**OTHER_DEFAULTS, "lr_g": 2e-4, "lr_d": 2e-4}
 # (benchmarks/README.md "R1 on images").
 DIVERGENCE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "points": {"wasserstein": {"lr_g": 2e-3, "lr_d": 6e-3, "beta1": 0.0, "gp_weight": 1.0, "gp_one_sided": True,
-                               "g_hidden": (256, 256, 256)}},
+                               "g_hidden": (256, 256, 256), "d_hidden": (128, 128)}},
     "image": {"wasserstein": {"lr_g": 1e-4, "lr_d": 1e-4}, "jsd": {"r1_weight": 1.0}},
 }
 AUTO_VALUES = {"g_hidden": (), "d_hidden": (), "d_activation": "auto", "lr_g": 0.0, "lr_d": 0.0, "beta1": None,
@@ -160,24 +164,24 @@ def defaults_table(divergence: str, data: DataInfo) -> dict[str, Any]:
 
 
 def resolve_projection(config: AdversarialConfig, num_classes: int | None) -> AdversarialConfig:
-    """``config`` with ``d_projection`` made concrete: on for a conditional DCGAN critic, off for any other, unless
-    the user set it.
+    """``config`` with the two ways labels enter a conditional DCGAN made concrete, unless the user set them:
+    ``d_projection`` on for a conditional DCGAN critic, ``g_class_norm`` off; both off for any other model.
 
     A projection critic (Miyato & Koyama 2018) learned labels far faster than label planes on MNIST: cgan's label
     accuracy at 2,000 steps 0.891 against 0.615, and 0.971 at 10,000 against the planes' 0.956
-    (benchmarks/README.md "A projection critic for cgan"). Asked for without labels or on an MLP critic it is a
-    ConfigError. Stored as a bool, it reads the same in every file written since; a file from before names none
-    and means off (``ABSENT_FROM_OLDER_FILES``).
+    (benchmarks/README.md "A projection critic for cgan"). Asked for without labels or on an MLP it is a
+    ConfigError. Stored as bools, they read the same in every file written since; a file from before names
+    neither and means off (``ABSENT_FROM_OLDER_FILES``).
     """
     dcgan = dcgan_layout(config.network) is not None
-    if config.d_projection and num_classes is None:
-        raise ConfigError("d_projection=True needs labels (conditional=true): drop it, or train a conditional model")
-    if config.d_projection and not dcgan:
-        raise ConfigError(
-            f"d_projection=True has no effect with network={config.network}: drop it (or choose network=dcgan)"
-        )
-    if config.d_projection is None:
-        return dataclasses.replace(config, d_projection=dcgan and num_classes is not None)
+    for name, auto in (("d_projection", True), ("g_class_norm", False)):
+        asked = getattr(config, name)
+        if asked and num_classes is None:
+            raise ConfigError(f"{name}=True needs labels (conditional=true): drop it, or train a conditional model")
+        if asked and not dcgan:
+            raise ConfigError(f"{name}=True has no effect with network={config.network}: drop it (or choose network=dcgan)")
+        if asked is None:
+            config = dataclasses.replace(config, **{name: auto and dcgan and num_classes is not None})
     return config
 
 

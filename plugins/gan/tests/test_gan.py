@@ -144,7 +144,9 @@ def test_wasserstein_on_points_gets_its_own_rates_and_penalty():
     c = w.config
     assert (c.lr_g, c.lr_d, c.beta1, c.beta2, c.gp_weight, c.critic_steps) == (2e-3, 6e-3, 0.0, 0.9, 1.0, 1)
     assert [p.betas for p in w.players()] == [(0.0, 0.9), (0.0, 0.9)]  # Adam without momentum for both players
-    assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256, 256), (256, 256), "leaky_relu")
+    assert (c.g_hidden, c.d_hidden, c.d_activation) == ((256, 256, 256), (128, 128), "leaky_relu")
+    assert [m.out_features for m in w.critic.modules() if isinstance(m, torch.nn.Linear)] == [128, 128, 1]
+    assert jsd.d_hidden == (256, 256)  # jsd's critic keeps the points table's width
     assert w.divergence.config.gp_weight == 1.0 and [p.lr for p in w.players()] == [6e-3, 2e-3]
     assert w.divergence.config.gp_one_sided and jsd.gp_one_sided is None  # WGAN-LP on points
     two = build_model("gan", grid25, {"divergence": "wasserstein", "gp_one_sided": "false", "g_hidden": "256,256"})

@@ -20,7 +20,8 @@ the paper's sizes S, M, L are (Kg, Kd) = (1, 0.5), (1, 1), (2, 1)). With ``num_c
 conditional: the generator appends one-hot labels to z, the discriminator appends K constant
 one-hot label planes to its input channels, or, with ``projection=True``, adds the projection
 ⟨E·y, φ(x)⟩ of a learned class embedding onto its last features φ(x) to its logit (Miyato &
-Koyama, "cGANs with Projection Discriminator", 2018). The discriminator has no BatchNorm by default,
+Koyama, "cGANs with Projection Discriminator", 2018); with ``class_norm=True`` the generator's
+BatchNorms take the label's own gain and bias (:class:`ClassBatchNorm2d`, the same paper's). The discriminator has no BatchNorm by default,
 so its output for one example never depends on the rest of the batch (WGAN-GP needs that).
 """
 
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import torch
-from einops import repeat
+from einops import rearrange, repeat
 from einops.layers.torch import Rearrange
 from torch import Tensor, nn
 
@@ -80,8 +82,31 @@ def check_layout(layout: str, size: int) -> str:
     return layout
 
 
-def _bn_relu(channels: int) -> list[nn.Module]:
-    return [nn.BatchNorm2d(channels), nn.ReLU()]
+class ClassBatchNorm2d(nn.Module):
+    """BatchNorm whose gain and bias are the class's own: ``(1 + γ_y) · BN(x) + β_y`` (Miyato & Koyama 2018).
+
+    ``forward(x, y)`` takes x (N, C, H, W) and one-hot labels y (N, K). γ and β (K -> C each) start at 0,
+    so an untrained layer is a plain BatchNorm with unit gain and no bias, whatever the class.
+    """
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels, affine=False)
+        self.gain = nn.Linear(num_classes, channels, bias=False)  # y (N, K) -> γ_y (N, C)
+        self.bias = nn.Linear(num_classes, channels, bias=False)  # y (N, K) -> β_y (N, C)
+        nn.init.zeros_(self.gain.weight)
+        nn.init.zeros_(self.bias.weight)
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        gain = rearrange(1.0 + self.gain(y), "n c -> n c 1 1")
+        return gain * self.norm(x) + rearrange(self.bias(y), "n c -> n c 1 1")  # (N, C, H, W)
+
+
+Norm = Callable[[int], nn.Module]  # channels -> the generator's normalisation layer
+
+
+def _bn_relu(channels: int, norm: Norm = nn.BatchNorm2d) -> list[nn.Module]:
+    return [norm(channels), nn.ReLU()]
 
 
 def _norm_lrelu(channels: int, batchnorm: bool) -> list[nn.Module]:
@@ -93,19 +118,19 @@ def _norm_lrelu(channels: int, batchnorm: bool) -> list[nn.Module]:
 # ---------------------------------------------------------------------------------------------
 
 
-def generator28(in_features: int, channels: int, width: float) -> nn.Sequential:
+def generator28(in_features: int, channels: int, width: float, norm: Norm = nn.BatchNorm2d) -> nn.Sequential:
     """z (N, in_features) -> (N, channels, 28, 28), before the output activation."""
     c1, c2, c3 = scaled(64, width), scaled(32, width), scaled(8, width)
     return nn.Sequential(
         nn.Linear(in_features, 4 * 4 * 64, bias=False),  # (N, 1024)
         Rearrange("n (c h w) -> n c h w", c=64, h=4, w=4),  # (N, 64, 4, 4)
-        *_bn_relu(64),
+        *_bn_relu(64, norm),
         nn.ConvTranspose2d(64, c1, 4, stride=1, padding=0, bias=False),  # (N, 64Kg, 7, 7)  valid
-        *_bn_relu(c1),
+        *_bn_relu(c1, norm),
         nn.ConvTranspose2d(c1, c2, 4, stride=2, padding=1, bias=False),  # (N, 32Kg, 14, 14)  same
-        *_bn_relu(c2),
+        *_bn_relu(c2, norm),
         nn.Conv2d(c2, c3, 4, stride=1, padding="same", bias=False),  # (N, 8Kg, 14, 14)  same
-        *_bn_relu(c3),
+        *_bn_relu(c3, norm),
         nn.ConvTranspose2d(c3, channels, 4, stride=2, padding=1),  # (N, C, 28, 28)  same
     )
 
@@ -139,18 +164,20 @@ def _doubling_channels(size: int, width: float) -> tuple[int, list[int]]:
     return base, [scaled(64 * 2 ** (steps - 1 - i), width) for i in range(steps)]
 
 
-def generator_doubling(in_features: int, channels: int, size: int, width: float) -> nn.Sequential:
+def generator_doubling(
+    in_features: int, channels: int, size: int, width: float, norm: Norm = nn.BatchNorm2d
+) -> nn.Sequential:
     """z (N, in_features) -> (N, channels, size, size) from a base of BASE_SIDE[size] squared."""
     base, chans = _doubling_channels(size, width)  # 32: [256, 128, 64]·w; 8 and 28: [128, 64]·w
     layers: list[nn.Module] = [
         nn.Linear(in_features, chans[0] * base * base, bias=False),  # (N, c0 * b * b)
         Rearrange("n (c h w) -> n c h w", c=chans[0], h=base, w=base),  # (N, c0, b, b)
-        *_bn_relu(chans[0]),
+        *_bn_relu(chans[0], norm),
     ]
     for c_in, c_out in zip(chans[:-1], chans[1:]):
         layers += [
             nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1, bias=False),  # (N, c_out, 2s, 2s)
-            *_bn_relu(c_out),
+            *_bn_relu(c_out, norm),
         ]
     layers.append(nn.ConvTranspose2d(chans[-1], channels, 4, stride=2, padding=1))  # (N, C, size, size)
     return nn.Sequential(*layers)
@@ -192,6 +219,8 @@ class DCGANGenerator(nn.Module):
         num_classes: when set, the generator is conditional and ``forward`` needs labels.
         out_activation: None | "tanh" | "sigmoid" (match the data's value range).
         layout: "standard" (DCGAN doublings) or "sig" (the SIG paper's 28x28 generator).
+        class_norm: conditional only: every BatchNorm's gain and bias are the label's own
+            (:class:`ClassBatchNorm2d`), on top of the one-hot labels appended to z.
     """
 
     def __init__(
@@ -202,6 +231,7 @@ class DCGANGenerator(nn.Module):
         num_classes: int | None = None,
         out_activation: str | None = "sigmoid",
         layout: str = "standard",
+        class_norm: bool = False,
     ) -> None:
         super().__init__()
         if latent_dim < 1:
@@ -211,11 +241,15 @@ class DCGANGenerator(nn.Module):
         channels, size, _ = check_image_shape(image_shape)
         width = _check_width(width)
         self.latent_dim, self.image_shape, self.num_classes = latent_dim, (channels, size, size), num_classes
+        if class_norm and num_classes is None:
+            raise ValueError("class_norm needs num_classes: it is how labels enter the generator's BatchNorms")
         in_features = latent_dim + (num_classes or 0)
+        norm: Norm = (lambda c: ClassBatchNorm2d(c, num_classes)) if class_norm else nn.BatchNorm2d  # type: ignore[arg-type]
         if check_layout(layout, size) == "sig":
-            self.net = generator28(in_features, channels, width)
+            self.net = generator28(in_features, channels, width, norm)
         else:
-            self.net = generator_doubling(in_features, channels, size, width)
+            self.net = generator_doubling(in_features, channels, size, width, norm)
+        self.class_norm = class_norm
         self.out = make_out_activation(out_activation)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -224,9 +258,15 @@ class DCGANGenerator(nn.Module):
             raise ValueError(
                 f"DCGANGenerator expects z of shape (N, {self.latent_dim}), got {tuple(z.shape)}"
             )
-        if self.num_classes is not None:
-            z = torch.cat([z, label_features(labels, self.num_classes, z)], dim=1)  # (N, Z + K)
-        return self.out(self.net(z))  # (N, C, H, W)
+        if self.num_classes is None:
+            return self.out(self.net(z))  # (N, C, H, W)
+        y = label_features(labels, self.num_classes, z)  # (N, K)
+        h = torch.cat([z, y], dim=1)  # (N, Z + K)
+        if not self.class_norm:
+            return self.out(self.net(h))
+        for layer in self.net:
+            h = layer(h, y) if isinstance(layer, ClassBatchNorm2d) else layer(h)
+        return self.out(h)  # (N, C, H, W)
 
 
 class DCGANDiscriminator(nn.Module):

@@ -154,7 +154,8 @@ def generator_net(
     act = out_activation(data) if out_act == "data" else out_act
     layout = dcgan_layout(config.network)
     if layout is not None:
-        return DCGANGenerator(config.latent_dim, data.event_shape, config.g_width, num_classes, act, layout)
+        class_norm = bool(num_classes) and bool(getattr(config, "g_class_norm", False))
+        return DCGANGenerator(config.latent_dim, data.event_shape, config.g_width, num_classes, act, layout, class_norm)
     return MLP(
         (config.latent_dim,),
         out_shape or data.event_shape,
