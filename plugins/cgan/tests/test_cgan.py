@@ -12,7 +12,9 @@ from safetensors.torch import load_file, save_file
 
 import igm
 from igm import ConfigError, DataInfo, RunConfig, Trainer, class_samples, save_class_grid
+from igm.adversarial import CONDITIONAL_DCGAN_EMA
 from igm.cli import main
+from igm.nn.dcgan import ClassBatchNorm2d
 from igm.testing import build_model, check_model, toy_images, toy_points
 
 
@@ -60,7 +62,7 @@ def test_per_class_image_grid_has_one_row_per_class(tmp_path):
     assert img.size == (5 * tile + 2, 10 * tile + 2)
 
 
-def test_point_budget_is_shorter_than_gans_on_grid25_and_the_same_on_ring8():
+def test_budget_is_shorter_than_gans_on_grid25_the_same_on_ring8_and_longer_on_images():
     from igm import get_registry, open_data
 
     cgan, gan = (get_registry().get("models", name) for name in ("cgan", "gan"))
@@ -68,6 +70,8 @@ def test_point_budget_is_shorter_than_gans_on_grid25_and_the_same_on_ring8():
     assert cgan.run_defaults(grid25) == {**gan.run_defaults(grid25), "steps": 8_000}
     ring8_budget = {"steps": 4_000, "batch_size": 256, "lr_decay": "cosine"}
     assert cgan.run_defaults(ring8) == gan.run_defaults(ring8) == ring8_budget
+    images = toy_images().info
+    assert cgan.run_defaults(images) == {**gan.run_defaults(images), "steps": 12_000} and gan.run_defaults(images)["steps"] == 10_000
 
 
 def test_on_images_the_critic_gets_the_adversarial_recipes_r1_penalty():
@@ -93,13 +97,50 @@ def test_on_images_the_critic_takes_labels_by_projection_unless_told_otherwise(t
         build_model("cgan", toy_points().info, {"d_projection": "true"})
 
 
+def class_norms(generator: torch.nn.Module) -> list[ClassBatchNorm2d]:
+    return [m for m in generator.modules() if isinstance(m, ClassBatchNorm2d)]
+
+
+def test_on_images_the_generator_takes_labels_in_its_batchnorms_and_users_sample_its_average(tmp_path):
+    """A conditional DCGAN's defaults: every BatchNorm of the generator takes the label's gain and bias
+    (``g_class_norm``) and users sample an average of its weights (``ema`` 0.999), both saved and loaded; an
+    unconditional one, or one on points, gets neither; the user's choice wins; class norms without labels or on an
+    MLP are refused."""
+    model = check_model("cgan", toy_images(), tmp_path, overrides={"g_width": "0.5"})
+    assert model.config.g_class_norm is True and model.config.ema == CONDITIONAL_DCGAN_EMA == 0.999
+    norms, plain = class_norms(model.generator), build_model("cgan", toy_images().info, {"g_class_norm": "false"})
+    batchnorms = [m for m in plain.generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == len(batchnorms) >= 2 and norms[0].gain.in_features == 10  # every one, by the label
+    assert len(class_norms(model.online)) == len(norms)  # the trained generator and its average alike
+    assert not [m for m in model.generator.modules() if isinstance(m, torch.nn.BatchNorm2d) and m.affine]
+    loaded = igm.load(igm.save(model, tmp_path / "cbn.safetensors"))
+    assert loaded.config.g_class_norm is True and loaded.config.ema == 0.999 and class_norms(loaded.generator)
+    for settings, class_norm, ema in [
+        ({"g_class_norm": "false", "ema": "0"}, False, 0.0),  # the user's choice
+        ({"ema": "0.99"}, True, 0.99),
+    ]:
+        config = build_model("cgan", toy_images().info, settings).config
+        assert (config.g_class_norm, config.ema) == (class_norm, ema)
+    plain = build_model("gan", toy_images().info)
+    assert plain.config.g_class_norm is False and plain.config.ema == 0.0 and not class_norms(plain.generator)
+    assert build_model("cgan", toy_points().info).config.ema == 0.0
+    with pytest.raises(ConfigError, match="g_class_norm=True needs labels"):
+        build_model("gan", toy_images().info, {"g_class_norm": "true"})
+    with pytest.raises(ConfigError, match="g_class_norm.*network=mlp"):
+        build_model("cgan", toy_points().info, {"g_class_norm": "true"})
+
+
+PREDATING = ("d_projection", "g_class_norm")  # the label paths a file from before them does not name
+
+
 def predating_projection(path: Path, nested: str | None = None) -> None:
-    """Rewrite a checkpoint as igm wrote it before ``d_projection`` existed: its stored config (under the metadata
-    key ``nested`` for a trainer file) does not name the field."""
+    """Rewrite a checkpoint as igm wrote it before ``d_projection`` and ``g_class_norm`` existed: its stored config
+    (under the metadata key ``nested`` for a trainer file) names neither (it names its ``ema``, which existed)."""
 
     def older(meta: dict[str, str]) -> dict[str, str]:
         config = json.loads(meta["igm.config"])
-        del config["d_projection"]
+        for name in PREDATING:
+            del config[name]
         return {**meta, "igm.config": json.dumps(config)}
 
     with safe_open(str(path), framework="pt") as fh:
@@ -110,11 +151,13 @@ def predating_projection(path: Path, nested: str | None = None) -> None:
 
 def test_a_checkpoint_from_before_the_projection_critic_loads_with_its_label_planes(tmp_path):
     """Files written before ``d_projection`` existed do not name it: they hold a label-plane critic, and load as one."""
-    model = build_model("cgan", toy_images().info, {"d_projection": "false", "g_width": "0.5"})
+    old = {"d_projection": "false", "g_class_norm": "false", "ema": "0", "g_width": "0.5"}
+    model = build_model("cgan", toy_images().info, old)
     path = igm.save(model, tmp_path / "old.safetensors")
     predating_projection(path)
     loaded = igm.load(path)
     assert loaded.critic.embed is None and loaded.config.d_projection is False
+    assert loaded.config.g_class_norm is False and loaded.config.ema == 0.0 and not class_norms(loaded.generator)
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor), name
     path = igm.save(build_model("cgan", toy_points().info), tmp_path / "points.safetensors")
@@ -133,14 +176,16 @@ def test_a_run_from_before_the_projection_critic_resumes_as_it_was(data, tmp_pat
             main(["fit", *args])
         assert exit_.value.code == 0
 
-    fit("cgan", "--data", data, "--steps", "2", "--batch-size", "16", "--set", "d_projection=false", "--out", "run")
+    old = ["--set", "d_projection=false", "--set", "g_class_norm=false", "--set", "ema=0"]
+    fit("cgan", "--data", data, "--steps", "2", "--batch-size", "16", *old, "--out", "run")
     run = tmp_path / "run"
     toml = (run / "config.toml").read_text()
-    assert "d_projection = false" in toml
-    (run / "config.toml").write_text(toml.replace("d_projection = false\n", ""))
+    assert "d_projection = false\n" in toml and "g_class_norm = false\n" in toml and "ema = 0.0\n" in toml
+    (run / "config.toml").write_text(toml.replace("d_projection = false\n", "").replace("g_class_norm = false\n", ""))
     predating_projection(run / "model.safetensors")
     predating_projection(run / "trainer.safetensors", nested="igm.model_checkpoint")
     fit("--resume", "--out", "run", "--steps", "3")
     model = igm.load(run / "model.safetensors")
     assert model.config.d_projection is False and getattr(model.critic, "embed", None) is None
+    assert model.config.g_class_norm is False and model.config.ema == 0.0 and not class_norms(model.generator)
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]).get("step") == 3
