@@ -114,7 +114,7 @@ IMAGE_DEFAULTS = {**OTHER_DEFAULTS, "lr_g": 2e-4, "lr_d": 2e-4}
 # (β1 = 0): with β1 0.5 the samples stayed on the lines between grid25's modes (HQ 0.29-0.53); with 0
 # every seed has 25/25 and HQ 0.90-0.93, ring8 8/8 (benchmarks/README.md "WGAN-GP on grid25: Adam
 # without momentum"). Its critic is half as wide (128, 128): the penalty's double backward made a step
-# ~1.5x a jsd step, and grid25 ran over 3 minutes on a slow day (270 s); at 128 it keeps 25/25 (HQ
+# ~1.5x a jsd step, and grid25 ran over 3 minutes at a slow hour (270 s); at 128 it keeps 25/25 (HQ
 # 0.88-0.93) and 8/8 (HQ 0.88-0.94) in 5 seeds each, at 0.85-1.0x the time of a jsd run beside it
 # (benchmarks/README.md "WGAN-GP on points: a narrower critic"). On images it keeps Gulrajani et al.'s 1e-4, β1 0.5 and two-sided penalty:
 # 2e-4 was measured for jsd only. jsd on images: an R1 penalty of
