@@ -194,8 +194,6 @@ def test_class_norm_generator_scales_and_shifts_each_batchnorm_by_the_labels_own
         bn = (x - mean) / torch.sqrt(var + m.norm.eps)
         gamma, beta = m.gain.weight[:, labels].T, m.bias.weight[:, labels].T  # (N, C)
         torch.testing.assert_close(out, (1 + gamma[:, :, None, None]) * bn + beta[:, :, None, None])
-    x = G(z[:1].repeat(2, 1), torch.tensor([1, 1]))
-    torch.testing.assert_close(x[0], x[1])
     with pytest.raises(ValueError, match="needs num_classes"):
         DCGANGenerator(6, (3, size, size), layout=layout, class_norm=True)
 
