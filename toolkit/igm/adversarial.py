@@ -12,7 +12,8 @@ gets the core's built-in divergences by name.
 Options of the divergence live in the model's config under their own names (``loss``,
 ``direction``, ``gp_weight``, ``gp_one_sided``, ``r1_weight``: :data:`DIVERGENCE_OPTIONS`); one
 that the chosen divergence does not read is a ConfigError, never silently ignored. ``ema`` keeps an
-exponential moving average of the generator, which is what users sample.
+exponential moving average of the generator, which is what users sample (its decay warmed up over the first
+updates: :data:`EMA_WARMUP`).
 
 Defaults by data and divergence: the networks, rates, Adam's β2 and the ``gp_*`` and ``r1_weight`` options of
 :class:`AdversarialConfig` are "auto" (:data:`AUTO_VALUES`) until :func:`resolve_defaults` makes
@@ -165,6 +166,9 @@ def defaults_table(divergence: str, data: DataInfo) -> dict[str, Any]:
 
 
 CONDITIONAL_DCGAN_EMA = 0.999  # the "auto" ema of a conditional DCGAN; every other model: 0 (none)
+# the average's warm-up: its t-th update (t = 0, 1, ...) uses the decay min(ema, (1 + t) / (EMA_WARMUP + t)), so a
+# short run samples an average of its recent weights, not one still weighted to its first ones (0.999^2000 = 0.14)
+EMA_WARMUP = 10
 
 
 def resolve_conditional(config: AdversarialConfig, num_classes: int | None) -> AdversarialConfig:
@@ -255,22 +259,42 @@ class AdversarialModel(Model):
             self.online = self.generator
             self.generator = copy.deepcopy(self.online).requires_grad_(False)
         self.critic = self.build_critic()
+        # the average's update count t (None: no average, or a file written before its warm-up)
+        self.register_buffer("ema_updates", torch.zeros((), dtype=torch.int64) if config.ema else None)
 
     @property
     def trained(self) -> Generator:
         """The generator the players train: ``generator`` itself, or the one it averages when ``ema`` is set."""
         return self.online if self.config.ema else self.generator
 
+    def ema_decay(self) -> float:
+        """The decay of the average's next update: ``ema``, warmed up over its first updates (:data:`EMA_WARMUP`).
+
+        A file written before the warm-up holds no ``ema_updates``: it keeps the plain decay it was trained with.
+        """
+        if self.ema_updates is None:
+            return self.config.ema
+        t = int(self.ema_updates)
+        return min(self.config.ema, (1 + t) / (EMA_WARMUP + t))
+
     def update_ema(self) -> None:
         """Move the averaged generator towards the trained one (called before each generator step)."""
         if self.generator is self.trained or not self.training:
             return
-        decay = self.config.ema
+        decay = self.ema_decay()
         with torch.no_grad():
             for avg, now in zip(self.generator.parameters(), self.trained.parameters()):
                 avg.lerp_(now, 1.0 - decay)
             for avg, now in zip(self.generator.buffers(), self.trained.buffers()):
                 avg.copy_(now)
+            if self.ema_updates is not None:
+                self.ema_updates += 1
+
+    def prepare_load(self, tensors: Mapping[str, Tensor]) -> None:
+        """A file with an average written before its warm-up existed has no ``ema_updates``: drop the counter."""
+        super().prepare_load(tensors)
+        if self.config.ema and "ema_updates" not in tensors:
+            self.register_buffer("ema_updates", None)
 
     def build_generator_net(self, out_shape: tuple[int, ...] | None = None) -> nn.Module:
         return generator_net(self.config, self.data, self.num_classes, out_shape)

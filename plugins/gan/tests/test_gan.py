@@ -78,11 +78,47 @@ def test_ema_generator_is_sampled_saved_and_averages_the_trained_one(tmp_path):
     assert {id(p) for p in model.players()[1].parameters} == trained_ids
     before = [p.detach().clone() for p in model.generator.parameters()]
     model.train()
+    assert int(model.ema_updates) == 3  # one update per generator step
+    model.ema_updates.fill_(100)  # past the warm-up: (1 + t) / (10 + t) >= 0.5
     model.loss("generator", data.split("train"))  # one update: avg ← avg + 0.5·(trained − avg)
     for avg, old, now in zip(model.generator.parameters(), before, model.trained.parameters()):
         torch.testing.assert_close(avg, 0.5 * old + 0.5 * now)
     plain = build_model("gan", data.info)
     assert plain.generator is plain.trained and not any(k.startswith("online.") for k in plain.state_dict())
+
+
+def test_ema_warms_up_and_a_file_from_before_the_warm_up_keeps_its_plain_decay(tmp_path):
+    """Known answers: the t-th update's decay is min(ema, (1 + t) / (10 + t)), the count is saved, and a file
+    without the count (written before the warm-up existed) averages with the plain decay it was trained with."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    data = toy_points()
+    model = build_model("gan", data.info, {"ema": "0.999"})
+    model.train()
+    assert int(model.ema_updates) == 0 and model.ema_decay() == pytest.approx(0.1)
+    batch = data.split("train")
+    before = [p.detach().clone() for p in model.generator.parameters()]
+    with torch.no_grad():
+        for p in model.trained.parameters():
+            p.add_(1.0)  # the trained generator moved away from the average
+    model.loss("generator", batch)  # t = 0: avg ← 0.1·avg + 0.9·trained
+    for avg, old, now in zip(model.generator.parameters(), before, model.trained.parameters()):
+        torch.testing.assert_close(avg, 0.1 * old + 0.9 * now)
+    assert int(model.ema_updates) == 1 and model.ema_decay() == pytest.approx(2 / 11)
+    model.ema_updates.fill_(20_000)
+    assert model.ema_decay() == 0.999  # (1 + t) / (10 + t) > 0.999 from t = 8,991 on
+
+    path = igm.save(model, tmp_path / "ema.safetensors")
+    assert int(igm.load(path).ema_updates) == 20_000
+    tensors = load_file(path)
+    del tensors["ema_updates"]
+    with safe_open(str(path), framework="pt") as fh:
+        save_file(tensors, str(path), metadata=dict(fh.metadata()))
+    older = igm.load(path)
+    assert older.ema_updates is None and older.ema_decay() == 0.999
+    assert "ema_updates" not in older.state_dict()  # saved again, it stays as it was
+    assert build_model("gan", data.info).ema_updates is None  # no average, no count
 
 
 def test_spectral_norm_critic_has_unit_spectral_norm_layers():
