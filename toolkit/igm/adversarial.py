@@ -267,15 +267,16 @@ class AdversarialModel(Model):
         """The generator the players train: ``generator`` itself, or the one it averages when ``ema`` is set."""
         return self.online if self.config.ema else self.generator
 
-    def ema_decay(self) -> float:
+    def ema_decay(self) -> Tensor | float:
         """The decay of the average's next update: ``ema``, warmed up over its first updates (:data:`EMA_WARMUP`).
 
-        A file written before the warm-up holds no ``ema_updates``: it keeps the plain decay it was trained with.
+        A 0-dim tensor on the model's device (read without a host sync, so a GPU run keeps its deferred syncs);
+        a file written before the warm-up holds no ``ema_updates`` and keeps the plain decay it was trained with.
         """
         if self.ema_updates is None:
             return self.config.ema
-        t = int(self.ema_updates)
-        return min(self.config.ema, (1 + t) / (EMA_WARMUP + t))
+        t = self.ema_updates.double()
+        return ((1 + t) / (EMA_WARMUP + t)).clamp(max=self.config.ema)
 
     def update_ema(self) -> None:
         """Move the averaged generator towards the trained one (called before each generator step)."""
@@ -284,7 +285,7 @@ class AdversarialModel(Model):
         decay = self.ema_decay()
         with torch.no_grad():
             for avg, now in zip(self.generator.parameters(), self.trained.parameters()):
-                avg.lerp_(now, 1.0 - decay)
+                avg.lerp_(now, (1.0 - decay).to(avg.dtype) if isinstance(decay, Tensor) else 1.0 - decay)
             for avg, now in zip(self.generator.buffers(), self.trained.buffers()):
                 avg.copy_(now)
             if self.ema_updates is not None:

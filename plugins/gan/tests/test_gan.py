@@ -96,7 +96,7 @@ def test_ema_warms_up_and_a_file_from_before_the_warm_up_keeps_its_plain_decay(t
     data = toy_points()
     model = build_model("gan", data.info, {"ema": "0.999"})
     model.train()
-    assert int(model.ema_updates) == 0 and model.ema_decay() == pytest.approx(0.1)
+    assert int(model.ema_updates) == 0 and float(model.ema_decay()) == pytest.approx(0.1)
     batch = data.split("train")
     before = [p.detach().clone() for p in model.generator.parameters()]
     with torch.no_grad():
@@ -105,9 +105,9 @@ def test_ema_warms_up_and_a_file_from_before_the_warm_up_keeps_its_plain_decay(t
     model.loss("generator", batch)  # t = 0: avg ← 0.1·avg + 0.9·trained
     for avg, old, now in zip(model.generator.parameters(), before, model.trained.parameters()):
         torch.testing.assert_close(avg, 0.1 * old + 0.9 * now)
-    assert int(model.ema_updates) == 1 and model.ema_decay() == pytest.approx(2 / 11)
+    assert int(model.ema_updates) == 1 and float(model.ema_decay()) == pytest.approx(2 / 11)
     model.ema_updates.fill_(20_000)
-    assert model.ema_decay() == 0.999  # (1 + t) / (10 + t) > 0.999 from t = 8,991 on
+    assert float(model.ema_decay()) == 0.999  # (1 + t) / (10 + t) > 0.999 from t = 8,991 on
 
     path = igm.save(model, tmp_path / "ema.safetensors")
     assert int(igm.load(path).ema_updates) == 20_000
