@@ -282,10 +282,10 @@ class AdversarialModel(Model):
         """Move the averaged generator towards the trained one (called before each generator step)."""
         if self.generator is self.trained or not self.training:
             return
-        decay = self.ema_decay()
+        weight = 1.0 - self.ema_decay()  # float64 on the model's device, or a float
         with torch.no_grad():
             for avg, now in zip(self.generator.parameters(), self.trained.parameters()):
-                avg.lerp_(now, (1.0 - decay).to(avg.dtype) if isinstance(decay, Tensor) else 1.0 - decay)
+                avg.lerp_(now, weight.to(avg.dtype) if isinstance(weight, Tensor) else weight)
             for avg, now in zip(self.generator.buffers(), self.trained.buffers()):
                 avg.copy_(now)
             if self.ema_updates is not None:
